@@ -1,0 +1,48 @@
+"""resnetv2: pre-activation ResNets (He et al. 2016) of any depth.
+
+>>> import resnetv2
+>>> model = resnetv2.create_model(164)            # He et al.'s CIFAR ResNet-164
+>>> model = resnetv2.create_model("resnetv2_50")  # timm-compatible ImageNet net
+>>> spec = resnetv2.make_spec(1001)               # the pure-data architecture
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from resnetv2.analysis import analyze, count_flops, count_params
+from resnetv2.depth import units_for_depth, valid_depths
+from resnetv2.errors import DepthError, PresetError, ResNetV2Error, SpecError
+from resnetv2.options import make_spec
+from resnetv2.presets import list_presets
+from resnetv2.spec import ResNetV2Spec, StageSpec
+
+try:
+    __version__ = version("resnetv2")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+__all__ = [
+    "DepthError",
+    "PresetError",
+    "ResNetV2Error",
+    "ResNetV2Spec",
+    "SpecError",
+    "StageSpec",
+    "__version__",
+    "analyze",
+    "count_flops",
+    "count_params",
+    "create_model",
+    "list_presets",
+    "make_spec",
+    "units_for_depth",
+    "valid_depths",
+]
+
+
+def __getattr__(name: str):
+    # torch is imported only when a model is built, so the spec layer stays torch-free.
+    if name in ("create_model", "ResNetV2", "ResidualStages"):
+        from resnetv2 import nn
+
+        return getattr(nn, name)
+    raise AttributeError(f"module 'resnetv2' has no attribute {name!r}")

@@ -1,0 +1,21 @@
+"""Error types shared across the package.
+
+Each is a ``ValueError`` so callers that only know Python's built-ins still catch them; the CLI
+turns them into a short message and exit code 2 instead of a traceback.
+"""
+
+
+class ResNetV2Error(Exception):
+    """Base class for errors caused by user input (bad options, files, data)."""
+
+
+class SpecError(ResNetV2Error, ValueError):
+    """An architecture spec or option is invalid; the message says what would be valid."""
+
+
+class DepthError(SpecError):
+    """A depth that no block type can reach in the chosen layout."""
+
+
+class PresetError(SpecError):
+    """An unknown preset name."""
