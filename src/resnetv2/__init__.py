@@ -33,7 +33,9 @@ __all__ = [
     "count_params",
     "create_model",
     "list_presets",
+    "load",
     "make_spec",
+    "save_model",
     "units_for_depth",
     "valid_depths",
 ]
@@ -45,4 +47,8 @@ def __getattr__(name: str):
         from resnetv2 import nn
 
         return getattr(nn, name)
+    if name in ("load", "save_model"):
+        from resnetv2 import loading
+
+        return loading.load_model if name == "load" else loading.save_model
     raise AttributeError(f"module 'resnetv2' has no attribute {name!r}")

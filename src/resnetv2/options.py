@@ -147,8 +147,8 @@ def _resolve(options: dict[str, Any]) -> ResNetV2Spec:
     widths = _int_list("widths", options.get("widths", defaults["widths"]), 1, MAX_WIDTH)
     default_out = tuple(w * EXPANSION[block] for w in widths)
     out = _int_list("out_channels", options.get("out_channels", default_out), 1, MAX_WIDTH)
-    default_strides = defaults["strides"] if stages == NUM_STAGES[layout] else (1,) + (2,) * (
-        stages - 1
+    default_strides = (
+        defaults["strides"] if stages == NUM_STAGES[layout] else (1,) + (2,) * (stages - 1)
     )
     strides = _int_list("strides", options.get("strides", default_strides), 1, MAX_STRIDE)
     for name, values in (("widths", widths), ("out_channels", out), ("strides", strides)):

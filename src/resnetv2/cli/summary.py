@@ -18,6 +18,30 @@ def register(sub) -> None:
     add_spec_arguments(p)
     p.add_argument("--input-size", type=int, default=None, help="input height=width")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--framework",
+        choices=("torch", "keras"),
+        default="torch",
+        help="also build the model in this framework and print its own summary "
+        "(keras needs the `resnetv2[keras]` extra)",
+    )
+    p.add_argument("--plot", metavar="PNG", help="draw the architecture diagram to this file")
+    memory = p.add_argument_group("memory estimate")
+    memory.add_argument(
+        "--estimate-memory",
+        action="store_true",
+        help="predict peak training memory (parameters, gradients, optimizer state, activations)",
+    )
+    memory.add_argument("--batch-size", type=int, default=128, help="for --estimate-memory")
+    memory.add_argument(
+        "--checkpoint-activations",
+        type=int,
+        nargs="?",
+        const=-1,
+        default=None,
+        metavar="SEGMENTS",
+        help="estimate with activation checkpointing (optionally the number of segments)",
+    )
     p.set_defaults(func=run)
 
 
@@ -27,16 +51,44 @@ def default_input_size(spec) -> int:
 
 def run(args) -> int:
     spec = spec_from_args(args)
-    size = args.input_size or default_input_size(spec)
+    size = default_input_size(spec) if args.input_size is None else args.input_size
     if size < 1:
         from resnetv2.errors import SpecError
 
         raise SpecError(f"--input-size must be a positive integer, got {size}")
     report = analyze(spec, size)
+    data = summary_dict(report)
+    extra_text = []
+    if args.estimate_memory:
+        from resnetv2.memory import estimate_training_memory
+
+        estimate = estimate_training_memory(
+            spec,
+            batch_size=args.batch_size,
+            input_size=size,
+            checkpoint_segments=args.checkpoint_activations,
+        )
+        data["memory"] = estimate.to_dict()
+        extra_text.append(estimate.format())
+    if args.framework == "keras":
+        from resnetv2.keras.summary import keras_summary
+
+        keras_info = keras_summary(spec, input_size=size)
+        data["keras"] = keras_info
+        extra_text.append(keras_info["text"])
+    if args.plot:
+        from resnetv2.viz.architecture import plot_architecture
+
+        plot_architecture(spec, args.plot, input_size=size)
+        data["plot"] = str(args.plot)
+        extra_text.append(f"architecture diagram written to {args.plot}")
     if args.json:
-        print(json.dumps(summary_dict(report)))
+        print(json.dumps(data))
         return 0
     print(format_table(report))
+    for text in extra_text:
+        print()
+        print(text)
     return 0
 
 

@@ -41,9 +41,7 @@ class ResidualStages(nn.Module):
     ) -> None:
         super().__init__()
         options.setdefault("final_norm", True)
-        spec = make_spec(
-            depth, in_channels=in_channels, stem_type="none", num_classes=0, **options
-        )
+        spec = make_spec(depth, in_channels=in_channels, stem_type="none", num_classes=0, **options)
         self.body = ResNetV2(spec, device=device)
         self.spec = spec
         self.out_channels = spec.num_features

@@ -16,7 +16,7 @@ from torch import nn
 
 @torch.no_grad()
 def init_weights(model: nn.Module, zero_init_last: bool = False) -> None:
-    """Initialise every parameter and buffer of ``model`` (built on any device, even meta)."""
+    """Initialise the parameters of a freshly constructed ``model`` by the rules above."""
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d) and not name.startswith("head."):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -27,11 +27,10 @@ def init_weights(model: nn.Module, zero_init_last: bool = False) -> None:
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm)):
-            module.reset_parameters()
-        elif any(True for _ in module.parameters(recurse=False)) or any(
-            True for _ in module.buffers(recurse=False)
-        ):
-            # Memory from to_empty() is uninitialised: refusing beats training on garbage.
+            # Freshly constructed norms already hold weight 1, bias 0 and reset statistics.
+            continue
+        elif any(True for _ in module.parameters(recurse=False)):
+            # A new layer type must get an explicit rule here rather than a silent default.
             raise TypeError(f"no initialisation rule for {name} ({type(module).__name__})")
     if zero_init_last:
         for module in model.modules():

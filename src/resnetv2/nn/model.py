@@ -46,18 +46,16 @@ class ResNetV2(nn.Module):
         if not isinstance(spec, ResNetV2Spec):
             raise TypeError(f"spec must be a ResNetV2Spec, got {type(spec).__name__}")
         self.spec = spec
-        # Build on the meta device and allocate once: skips the default init of every layer,
-        # which we overwrite anyway and which dominates build time for very deep nets.
-        with torch.device("meta"):
-            self.stem = make_stem(spec)
-            per_stage: list[list[nn.Module]] = [[] for _ in spec.stages]
-            for unit in iter_units(spec, stem_out_channels(spec)):
-                per_stage[unit.stage].append(make_unit(spec, unit))
-            self.stages = nn.Sequential(*[Stage(units) for units in per_stage])
-            self.norm = norm_act(spec, spec.num_features) if spec.final_norm else nn.Identity()
-            self.head = ClassifierHead(spec)
-        self.to_empty(device=device or "cpu")
+        self.stem = make_stem(spec)
+        per_stage: list[list[nn.Module]] = [[] for _ in spec.stages]
+        for unit in iter_units(spec, stem_out_channels(spec)):
+            per_stage[unit.stage].append(make_unit(spec, unit))
+        self.stages = nn.Sequential(*[Stage(units) for units in per_stage])
+        self.norm = norm_act(spec, spec.num_features) if spec.final_norm else nn.Identity()
+        self.head = ClassifierHead(spec)
         init_weights(self, zero_init_last=spec.zero_init_last)
+        if device is not None:
+            self.to(device)
         self.feature_info = _feature_info(spec)
 
     # -- interface -----------------------------------------------------------------------
