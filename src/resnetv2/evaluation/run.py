@@ -1,0 +1,248 @@
+"""Evaluate a trained run (or a weights file) and write its report: ``resnetv2 evaluate RUN``.
+
+The model comes from ``RUN/model.safetensors`` through :func:`resnetv2.loading.load_model`;
+its metadata fixes the class names and the preprocessing (input size, mean, std), and those —
+never statistics of the evaluated data — are applied to any dataset, so numbers on new data
+are comparable with the run's own validation score. By default the data are the run's own
+validation split, re-created from ``RUN/config.yaml`` exactly as training made it. Written to
+``RUN/eval/``: ``metrics.json``, ``report.txt`` and ``confusion_matrix.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resnetv2.evaluation.loop import evaluate
+from resnetv2.evaluation.metrics import EvalResult, EvaluationError
+
+CONFIG_FILE = "config.yaml"
+EVAL_FOLDER = "eval"
+METRICS_JSON = "metrics.json"
+REPORT_TXT = "report.txt"
+CONFUSION_PNG = "confusion_matrix.png"
+SPLITS = ("val", "train")
+
+
+@dataclass
+class RunEvaluation:
+    """What :func:`evaluate_run` produced: the result, where it came from, the files written."""
+
+    result: EvalResult
+    source: str
+    split: str
+    weights: Path
+    files: dict[str, Path]
+
+
+def run_data_config(run: Path) -> dict[str, Any]:
+    """The ``data`` section of ``RUN/config.yaml`` plus ``seed`` (from ``train.seed``)."""
+    import yaml
+
+    path = run / CONFIG_FILE
+    if not path.is_file():
+        raise EvaluationError(
+            f"{run} has no {CONFIG_FILE} recording its data; pass --data digits|cifar10|DIR"
+        )
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise EvaluationError(f"{path} is not valid YAML ({exc}); pass --data") from None
+    data = config.get("data") if isinstance(config, dict) else None
+    if not isinstance(data, dict) or not data.get("source"):
+        raise EvaluationError(f"{path} names no data.source; pass --data digits|cifar10|DIR")
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    return {**data, "seed": int(train.get("seed", 0) or 0)}
+
+
+def _preprocessing(model) -> tuple[Any, Any, Any, int]:
+    prep = model.metadata.get("preprocessing") or {}
+    size = prep.get("input_size")
+    size = tuple(int(v) for v in size) if size else None
+    return size, prep.get("mean"), prep.get("std"), int(prep.get("in_channels") or 0)
+
+
+def load_eval_data(model, data: str | None, run: Path | None, *, split: str, data_dir=None):
+    """``(bundle, source, split)``: the dataset to evaluate, normalised as the model expects.
+
+    A folder ``data`` is evaluated whole (every image of its class folders); a built-in name
+    uses its own validation (or training) split; ``None`` re-creates the run's split.
+    """
+    from resnetv2.data import BUILTIN_DATASETS, load_data
+
+    size, mean, std, _ = _preprocessing(model)
+    common: dict[str, Any] = {"image_size": size, "mean": mean, "std": std}
+    if data is None:
+        if run is None:
+            raise EvaluationError("a weights file has no recorded data; pass --data")
+        cfg = run_data_config(run)
+        source = str(cfg["source"])
+        kwargs = {
+            "val_dir": cfg.get("val_data") or cfg.get("val_dir"),
+            "val_split": cfg.get("val_split"),
+            "data_dir": data_dir or cfg.get("data_dir"),
+            "seed": cfg["seed"],
+        }
+    elif data in BUILTIN_DATASETS:
+        source, kwargs = data, {"data_dir": data_dir}
+    else:
+        folder = Path(data).expanduser()
+        if not folder.is_dir():
+            raise EvaluationError(
+                f"--data {data!r} is neither one of {', '.join(BUILTIN_DATASETS)} nor a folder"
+            )
+        # The folder is the evaluation set: loading it as both splits keeps one code path
+        # (decoding policy, cache, streaming) with the data layer; the cache decodes it once.
+        source, kwargs, split = str(folder), {"val_dir": folder}, "all"
+    if source in BUILTIN_DATASETS:
+        kwargs.pop("val_dir", None)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    try:
+        bundle = load_data(source, **kwargs, **common)
+    except (ValueError, TypeError, OSError) as exc:
+        if isinstance(exc, EvaluationError):
+            raise
+        raise EvaluationError(f"cannot load data {source!r}: {exc}") from exc
+    return bundle, source, split
+
+
+def match_classes(model_names: list[str], data_names: list[str], source: str) -> list[int] | None:
+    """Map data labels to model labels; ``None`` when they already agree.
+
+    The class sets must be equal (order may differ); otherwise the error lists what differs.
+    """
+    if list(model_names) == list(data_names):
+        return None
+    missing = [n for n in model_names if n not in data_names]
+    extra = [n for n in data_names if n not in model_names]
+    if missing or extra:
+        parts = []
+        if extra:
+            parts.append(f"not known to the model: {_names(extra)}")
+        if missing:
+            parts.append(f"missing from the data: {_names(missing)}")
+        raise EvaluationError(
+            f"the classes of {source} do not match the model's {len(model_names)} classes; "
+            + "; ".join(parts)
+        )
+    position = {name: i for i, name in enumerate(model_names)}
+    return [position[name] for name in data_names]
+
+
+def _names(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def evaluate_run(
+    run: str | os.PathLike[str],
+    *,
+    data: str | None = None,
+    split: str = "val",
+    batch_size: int | None = None,
+    device: str | None = None,
+    out: str | os.PathLike[str] | None = None,
+    data_dir: str | None = None,
+    normalize: bool | str = False,
+    progress: bool = True,
+) -> RunEvaluation:
+    """Evaluate ``run`` (a run folder or a ``.safetensors`` file) and write the report files.
+
+    ``data``: ``None`` (the run's own data from ``config.yaml``), ``digits``/``cifar10``/
+    ``cifar100`` or a class-folder directory whose class names equal the model's. ``split``
+    chooses the validation or training split (ignored for a directory, which is evaluated
+    whole). ``out`` defaults to ``RUN/eval`` (``eval/`` beside a weights file).
+    """
+    import torch
+
+    from resnetv2.loading import load_model, resolve_weights_path
+
+    if split not in SPLITS:
+        raise EvaluationError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
+    run_path = Path(run)
+    weights = resolve_weights_path(run_path)
+    run_dir = run_path if run_path.is_dir() else None
+    device = (
+        torch.device(device)
+        if device
+        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    model = load_model(weights, device=device)
+    spec = model.spec
+    class_names = model.metadata.get("class_names") or [str(i) for i in range(spec.num_classes)]
+    if not spec.num_classes:
+        raise EvaluationError(f"{weights} is a backbone without a classifier; nothing to score")
+
+    bundle, source, split = load_eval_data(model, data, run_dir, split=split, data_dir=data_dir)
+    if bundle.in_channels != spec.in_channels:
+        raise EvaluationError(
+            f"{source} has {bundle.in_channels}-channel images but the model expects "
+            f"{spec.in_channels}"
+        )
+    names_known = bool(model.metadata.get("class_names"))
+    mapping = match_classes(class_names, list(bundle.class_names), source) if names_known else None
+    if not names_known and bundle.num_classes != spec.num_classes:
+        raise EvaluationError(
+            f"{source} has {bundle.num_classes} classes but the model predicts {spec.num_classes}"
+        )
+    if mapping is not None:
+        table = torch.tensor(mapping, dtype=torch.int64)
+        bundle.val_labels = table[bundle.val_labels]
+        bundle.train_labels = table[bundle.train_labels]
+
+    batch_size = batch_size or 256
+    if split == "train":
+        loader = bundle.train_loader(batch_size, augment="none", device=device)
+    else:
+        loader = bundle.val_loader(batch_size, device=device)
+    result = evaluate(
+        model,
+        loader,
+        class_names=class_names,
+        device=device,
+        progress=progress,
+        description=f"evaluate {split}",
+    )
+    out_dir = Path(out) if out is not None else (run_dir or weights.parent) / EVAL_FOLDER
+    files = write_report(
+        result,
+        out_dir,
+        header={"weights": str(weights), "data": source, "split": split},
+        normalize=normalize,
+    )
+    return RunEvaluation(result, source, split, weights, files)
+
+
+def write_report(
+    result: EvalResult,
+    out_dir: str | os.PathLike[str],
+    *,
+    header: dict[str, str] | None = None,
+    normalize: bool | str = False,
+) -> dict[str, Path]:
+    """Write ``metrics.json``, ``report.txt`` and ``confusion_matrix.png`` into ``out_dir``."""
+    from resnetv2.io import atomic_write_text
+    from resnetv2.viz.confusion import plot_confusion_matrix
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header = dict(header or {})
+    metrics = {**header, **result.to_dict()}
+    files = {
+        "metrics": out_dir / METRICS_JSON,
+        "report": out_dir / REPORT_TXT,
+        "confusion": out_dir / CONFUSION_PNG,
+    }
+    atomic_write_text(files["metrics"], json.dumps(metrics, indent=2) + "\n")
+    lines = [f"{key}: {value}" for key, value in header.items()]
+    text = "\n".join([*lines, "", result.format()] if lines else [result.format()])
+    atomic_write_text(files["report"], text.rstrip() + "\n")
+    title = f"confusion matrix · {header.get('data', '')} {header.get('split', '')}".rstrip()
+    title += f" · top-1 {100 * result.top1:.2f}% of {result.count}"
+    plot_confusion_matrix(
+        result.confusion, result.class_names, files["confusion"], normalize=normalize, title=title
+    )
+    return files
