@@ -19,3 +19,7 @@ class DepthError(SpecError):
 
 class PresetError(SpecError):
     """An unknown preset name."""
+
+
+class DataError(ResNetV2Error, ValueError):
+    """A dataset, image folder or data option that cannot be used as given."""

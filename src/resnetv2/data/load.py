@@ -1,0 +1,326 @@
+"""``load_data``: the one entry point from a source name or folder to a :class:`DataBundle`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from resnetv2.data.badimages import SkippedImages, check_on_bad_image, warn_skipped
+from resnetv2.data.bundle import DataBundle
+from resnetv2.data.cached import CACHE_FOLDER_NAME, choose_image_size, decode_files
+from resnetv2.data.cifar import load_cifar
+from resnetv2.data.decode import BadImageError, DecodeOptions, decode_image
+from resnetv2.data.digits import DIGITS_SPLIT_SEED, DIGITS_VAL_SPLIT, load_digits_arrays
+from resnetv2.data.folders import FolderIndex, check_same_classes, scan_class_folders
+from resnetv2.data.resize import resize_uint8_batch
+from resnetv2.data.split import check_fraction, stratified_split
+from resnetv2.data.stats import check_mean_std, compute_mean_std
+from resnetv2.errors import DataError
+
+BUILTIN_DATASETS = ("digits", "cifar10", "cifar100")
+"""Source names that ``load_data`` knows without a folder."""
+
+STORAGE_MODES = ("auto", "cached", "streaming")
+
+DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+"""``storage='auto'`` decodes into memory when N × C × H × W bytes fit this (2 GiB)."""
+
+STATS_SAMPLE = 1000
+"""Training files decoded to estimate mean/std on the streaming path."""
+
+
+def load_data(
+    source: str | os.PathLike,
+    *,
+    val_dir: str | os.PathLike | None = None,
+    val_split: float | None = None,
+    seed: int = 0,
+    image_size: int | Sequence[int] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache: bool = True,
+    on_bad_image: str = "skip",
+    storage: str = "auto",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    decode_options: DecodeOptions | None = None,
+    progress: bool = True,
+) -> DataBundle:
+    """Load ``source`` — ``'digits'``, ``'cifar10'``, ``'cifar100'`` or a class-folder
+    directory — into a :class:`DataBundle`.
+
+    Validation data: for a directory, either ``val_dir`` (a second class-folder tree with the
+    same classes) or ``val_split`` (a seeded stratified fraction of ``source``). ``digits``
+    uses a fixed stratified 80/20 split unless ``val_split`` is given; CIFAR uses the official
+    test set unless ``val_split`` is given. ``image_size`` (int or ``(H, W)``) resizes every
+    image; by default folder images keep the most common size. ``storage='auto'`` decodes
+    into memory when the data fit ``memory_budget`` bytes, otherwise streams from disk;
+    decoded folder data are cached on disk (``cache_dir``, default a hidden
+    ``.resnetv2-cache`` folder inside the data folder) unless ``cache=False``. CIFAR is looked
+    for in ``data_dir`` and downloaded only with ``download=True``.
+    """
+    check_on_bad_image(on_bad_image)
+    if storage not in STORAGE_MODES:
+        raise DataError(
+            f"storage must be one of {', '.join(map(repr, STORAGE_MODES))}; got {storage!r}"
+        )
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 0:
+        raise DataError(
+            f"memory_budget must be a number of bytes (int >= 0), got {memory_budget!r}"
+        )
+    if val_split is not None:
+        val_split = check_fraction(val_split)
+    size = _parse_image_size(image_size)
+    options = decode_options or DecodeOptions()
+
+    if isinstance(source, str) and source in BUILTIN_DATASETS:
+        if val_dir is not None:
+            raise DataError(f"val_dir applies to directory sources only, not {source!r}")
+        if storage == "streaming":
+            raise DataError(f"{source!r} is small and always held in memory; use storage='auto'")
+        return _load_builtin(source, val_split, seed, size, data_dir, download, mean, std)
+
+    root = Path(source).expanduser()
+    if not root.is_dir():
+        raise DataError(
+            f"unknown data source {str(source)!r}: expected one of "
+            f"{', '.join(map(repr, BUILTIN_DATASETS))} or an existing folder of class folders"
+        )
+    if (val_dir is None) == (val_split is None):
+        raise DataError(
+            "a folder source needs exactly one of val_dir=<folder with the same class folders> "
+            "or val_split=<fraction, e.g. 0.1>" + ("; got both" if val_dir is not None else "")
+        )
+    return _load_folder(
+        root,
+        Path(val_dir).expanduser() if val_dir is not None else None,
+        val_split=val_split,
+        seed=seed,
+        size=size,
+        cache_dir=(Path(cache_dir) if cache_dir is not None else None) if cache else False,
+        on_bad_image=on_bad_image,
+        storage=storage,
+        memory_budget=memory_budget,
+        mean=mean,
+        std=std,
+        options=options,
+        progress=progress,
+    )
+
+
+def _parse_image_size(image_size) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    values = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(values) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        raise DataError(f"image_size must be a positive int or (height, width); got {image_size!r}")
+    return values
+
+
+def _statistics(images: torch.Tensor, mean, std, channels: int):
+    if (mean is None) != (std is None):
+        raise DataError(
+            "give both mean and std, or neither (then they come from the training split)"
+        )
+    if mean is not None:
+        return check_mean_std(mean, std, channels)
+    return compute_mean_std(images)
+
+
+def _load_builtin(name, val_split, seed, size, data_dir, download, mean, std) -> DataBundle:
+    if name == "digits":
+        images, labels, class_names = load_digits_arrays()
+        fraction = val_split if val_split is not None else DIGITS_VAL_SPLIT
+        split_seed = seed if val_split is not None else DIGITS_SPLIT_SEED
+        train_idx, val_idx = stratified_split(labels.tolist(), fraction, seed=split_seed)
+        train_x, train_y = images[train_idx], labels[train_idx]
+        val_x, val_y = images[val_idx], labels[val_idx]
+        default_augment = "digits"
+    else:
+        arrays = load_cifar(name, data_dir, download=download)
+        class_names = arrays.class_names
+        if val_split is None:
+            train_x, train_y = arrays.train_images, arrays.train_labels
+            val_x, val_y = arrays.test_images, arrays.test_labels
+        else:
+            train_idx, val_idx = stratified_split(
+                arrays.train_labels.tolist(), val_split, seed=seed
+            )
+            train_x, train_y = arrays.train_images[train_idx], arrays.train_labels[train_idx]
+            val_x, val_y = arrays.train_images[val_idx], arrays.train_labels[val_idx]
+        default_augment = "standard"
+    if size is not None:
+        train_x, val_x = resize_uint8_batch(train_x, size), resize_uint8_batch(val_x, size)
+    channels = train_x.shape[1]
+    stats_mean, stats_std = _statistics(train_x, mean, std, channels)
+    return DataBundle(
+        source=name,
+        storage="cached",
+        class_names=list(class_names),
+        in_channels=channels,
+        image_size=tuple(train_x.shape[-2:]),
+        mean=stats_mean,
+        std=stats_std,
+        train_labels=train_y,
+        val_labels=val_y,
+        train_images=train_x,
+        val_images=val_x,
+        default_augment=default_augment,
+    )
+
+
+def _cache_folder(cache_dir, data_root: Path) -> Path | None:
+    if cache_dir is False:
+        return None
+    return cache_dir if cache_dir is not None else data_root / CACHE_FOLDER_NAME
+
+
+def _load_folder(
+    root: Path,
+    val_root: Path | None,
+    *,
+    val_split,
+    seed,
+    size,
+    cache_dir,
+    on_bad_image,
+    storage,
+    memory_budget,
+    mean,
+    std,
+    options,
+    progress,
+) -> DataBundle:
+    train_index = scan_class_folders(root)
+    val_index = scan_class_folders(val_root) if val_root is not None else None
+    if val_index is not None:
+        check_same_classes(train_index, val_index)
+    chosen_size = size or choose_image_size(train_index.files)
+    if chosen_size is None:
+        raise DataError(f"none of the {len(train_index):,} image files in {root} could be read")
+    total = len(train_index) + (len(val_index) if val_index is not None else 0)
+    if storage == "auto":
+        storage = (
+            "cached"
+            if total * 3 * chosen_size[0] * chosen_size[1] <= memory_budget
+            else "streaming"
+        )
+    common = dict(
+        source=str(root),
+        class_names=list(train_index.class_names),
+        in_channels=3,
+        image_size=chosen_size,
+        decode_options=options,
+        on_bad_image=on_bad_image,
+    )
+    if storage == "streaming":
+        return _streaming_bundle(train_index, val_index, val_split, seed, mean, std, common)
+
+    skipped = SkippedImages()
+    resized = 0
+
+    def decode(index: FolderIndex, what: str):
+        nonlocal resized
+        decoded = decode_files(
+            index.files,
+            names=index.names,
+            size=chosen_size,
+            options=options,
+            on_bad_image=on_bad_image,
+            cache_dir=_cache_folder(cache_dir, index.root),
+            progress=progress,
+            desc=f"decoding {what} images",
+        )
+        skipped.extend(decoded.skipped.errors)
+        resized += decoded.resized
+        labels = torch.tensor(index.labels, dtype=torch.int64)[decoded.kept]
+        _check_classes_survive(index, labels, decoded.skipped)
+        return decoded.images, labels, [index.names[i] for i in decoded.kept.tolist()]
+
+    images, labels, keys = decode(train_index, "training" if val_index else "all")
+    if val_index is not None:
+        train_x, train_y = images, labels
+        val_x, val_y, _ = decode(val_index, "validation")
+    else:
+        train_idx, val_idx = stratified_split(labels.tolist(), val_split, seed=seed, keys=keys)
+        train_x, train_y = images[train_idx], labels[train_idx]
+        val_x, val_y = images[val_idx], labels[val_idx]
+    warn_skipped(skipped, total)
+    if resized and size is None:
+        warnings.warn(
+            f"{resized:,} of {total:,} images differ from the most common size "
+            f"{chosen_size[0]}x{chosen_size[1]} and were resized to it (shorter side, then "
+            "centre crop); pass image_size to choose the size",
+            UserWarning,
+            stacklevel=3,
+        )
+    stats_mean, stats_std = _statistics(train_x, mean, std, 3)
+    return DataBundle(
+        storage="cached",
+        mean=stats_mean,
+        std=stats_std,
+        train_labels=train_y,
+        val_labels=val_y,
+        train_images=train_x,
+        val_images=val_x,
+        skipped=skipped,
+        **common,
+    )
+
+
+def _check_classes_survive(
+    index: FolderIndex, labels: torch.Tensor, skipped: SkippedImages
+) -> None:
+    present = set(labels.unique().tolist())
+    lost = [name for label, name in enumerate(index.class_names) if label not in present]
+    if lost:
+        raise DataError(
+            f"class folder(s) {', '.join(map(repr, lost))} in {index.root} contain no decodable "
+            f"images ({skipped.summary()})"
+        )
+
+
+def _streaming_bundle(train_index, val_index, val_split, seed, mean, std, common) -> DataBundle:
+    if val_index is None:
+        train_idx, val_idx = stratified_split(
+            train_index.labels, val_split, seed=seed, keys=train_index.names
+        )
+        train_index, val_index = train_index.subset(train_idx), train_index.subset(val_idx)
+    if mean is None and std is None:
+        mean, std = _sample_statistics(
+            train_index.files, common["image_size"], common["decode_options"]
+        )
+    else:
+        mean, std = _statistics(None, mean, std, 3)
+    return DataBundle(
+        storage="streaming",
+        mean=mean,
+        std=std,
+        train_labels=torch.tensor(train_index.labels, dtype=torch.int64),
+        val_labels=torch.tensor(val_index.labels, dtype=torch.int64),
+        train_files=[Path(f) for f in train_index.files],
+        val_files=[Path(f) for f in val_index.files],
+        **common,
+    )
+
+
+def _sample_statistics(files, size, options):
+    """Mean/std from up to ``STATS_SAMPLE`` evenly spaced training files (bad ones skipped)."""
+    step = max(1, len(files) // STATS_SAMPLE)
+    sample = []
+    for file in files[::step][:STATS_SAMPLE]:
+        try:
+            sample.append(decode_image(file, options, size=size))
+        except BadImageError:
+            continue
+    if not sample:
+        raise DataError("no decodable training images to compute mean/std from")
+    return compute_mean_std(torch.stack(sample))
