@@ -209,7 +209,7 @@ def _decode_opened(
     if info is not None:
         info.update(format=img.format, mode=img.mode)
     img = _apply_exif_orientation(img)
-    rgb = _to_rgb_array(img, path, options)
+    rgb = to_rgb_array(img, path, options)
     if info is not None:
         info["size"] = rgb.shape[:2]
     if size is not None and rgb.shape[:2] != tuple(size):
@@ -226,7 +226,7 @@ def _apply_exif_orientation(img: Image.Image) -> Image.Image:
     return rotated if rotated is not None else img
 
 
-def _to_rgb_array(img: Image.Image, path: str, options: DecodeOptions) -> np.ndarray:
+def to_rgb_array(img: Image.Image, path: str, options: DecodeOptions) -> np.ndarray:
     """Map any Pillow mode to an ``[H, W, 3]`` uint8 array, or raise BadImageError."""
     mode = img.mode
     if mode in _SIXTEEN_BIT_MODES or mode == "I":

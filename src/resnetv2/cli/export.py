@@ -1,0 +1,83 @@
+"""``resnetv2 export``: ONNX, torch.export or Keras files from trained or imported weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resnetv2.errors import ResNetV2Error
+
+
+def register(sub) -> None:
+    from resnetv2.export import DEFAULT_OPSET, FORMATS
+
+    p = sub.add_parser(
+        "export",
+        help="export weights to ONNX, torch.export (.pt2) or Keras, with a parity check",
+        description="Export a model for deployment. The exported model is run against the "
+        "eager model (ONNX: onnxruntime in a fresh process, batches 1 and 7 with "
+        "--dynamic-batch) and the file is only written when outputs agree within 1e-4.",
+    )
+    p.add_argument("weights", metavar="RUN_OR_WEIGHTS", help="run folder or .safetensors file")
+    p.add_argument("--format", choices=FORMATS, default="onnx", help="output format (onnx)")
+    p.add_argument("--out", metavar="FILE", help="output file (default: next to the weights)")
+    p.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="variable batch size (parity checked at batches 1 and 7)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)"
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="input height and width (default: from the weights' metadata)",
+    )
+    p.add_argument("--tolerance", type=float, default=1e-4, help="parity tolerance (1e-4)")
+    p.set_defaults(func=run)
+
+
+def default_out(weights: Path, fmt: str) -> Path:
+    from resnetv2.export import SUFFIXES
+
+    base = weights / "model" if weights.is_dir() else weights.with_suffix("")
+    return base.with_suffix(SUFFIXES[fmt])
+
+
+def run(args) -> int:
+    from resnetv2.convert.sources import load_weights_source
+    from resnetv2.export import ExportResult, default_input_shape, export_model
+    from resnetv2.io.errors import CheckpointError
+
+    if not 7 <= args.opset <= 25:
+        raise ResNetV2Error(f"--opset must be between 7 and 25, got {args.opset}")
+    weights = Path(args.weights)
+    out = Path(args.out) if args.out else default_out(weights, args.format)
+    if out.exists() and not args.force:
+        raise ResNetV2Error(f"{out} exists; pass --force to overwrite it")
+    try:
+        model = load_weights_source(weights)
+    except CheckpointError as exc:
+        raise ResNetV2Error(str(exc)) from None
+    shape = None
+    if args.input_size:
+        channels = default_input_shape(model)[0]
+        shape = (channels, *args.input_size)
+    result = export_model(
+        model,
+        out,
+        args.format,
+        input_shape=shape,
+        dynamic_batch=args.dynamic_batch,
+        opset=args.opset,
+        force=args.force,
+        tolerance=args.tolerance,
+    )
+    if isinstance(result, ExportResult):
+        print(result.summary())
+    else:
+        print(f"keras → {result}")
+    return 0

@@ -1,0 +1,296 @@
+"""Export a ResNetV2 to ONNX or a ``torch.export`` program, with a parity check every time.
+
+Each export is written to a temporary file next to the target, checked, and only then renamed
+into place (:func:`resnetv2.io.atomic_write_with`): a file that fails its check is never left
+behind. The checks:
+
+- ONNX: ``onnx.checker.check_model``, then onnxruntime **in a fresh Python process** (so no
+  state of the exporting process can hide a problem) runs batches of 1 and 7 (with
+  ``dynamic_batch``; otherwise the exported batch) and its outputs must equal the eager
+  model's within ``tolerance`` (1e-4 by default; multiplied by the largest output magnitude
+  when that exceeds 1, since float32 rounding grows with the values).
+- ``torch.export``: the saved program is reloaded with ``torch.export.load`` and compared the
+  same way.
+
+The ONNX file also carries the weights' metadata (spec, class names, preprocessing) as
+``metadata_props``, so a deployment needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from resnetv2.errors import ResNetV2Error
+
+FORMATS = ("onnx", "torch-export", "keras")
+SUFFIXES = {"onnx": ".onnx", "torch-export": ".pt2", "keras": ".keras"}
+DEFAULT_OPSET = 18
+PARITY_BATCHES = (1, 7)
+
+
+class ExportError(ResNetV2Error, RuntimeError):
+    """An export failed, or its output differs from the eager model's; nothing was written."""
+
+
+@dataclass
+class ExportResult:
+    """Where an export went and how far its outputs are from the eager model's, per batch."""
+
+    path: Path
+    format: str
+    input_shape: tuple[int, ...]
+    max_abs_diff: dict[int, float] = field(default_factory=dict)
+    tolerance: float = 1e-4
+    checker: str = ""
+    output_scale: float = 1.0
+
+    @property
+    def allowed(self) -> float:
+        """``tolerance`` for outputs of magnitude ≤ 1; scaled with larger outputs, because
+        float32 rounding error grows with the values (random nets reach logits of 1e6)."""
+        return self.tolerance * max(1.0, self.output_scale)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.max_abs_diff) and max(self.max_abs_diff.values()) <= self.allowed
+
+    def summary(self) -> str:
+        diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in sorted(self.max_abs_diff.items()))
+        check = f"{self.checker}; " if self.checker else ""
+        verdict = "passed" if self.passed else "FAILED"
+        scale = f" × max|output| {self.output_scale:.3g}" if self.output_scale > 1 else ""
+        return (
+            f"{self.format} → {self.path} (input {list(self.input_shape)}); {check}parity "
+            f"{verdict} (max |diff| {diffs}; tolerance {self.tolerance:g}{scale})"
+        )
+
+
+def default_input_shape(model: nn.Module) -> tuple[int, int, int]:
+    """``(C, H, W)`` from the weights' preprocessing metadata, else the spec's usual size."""
+    meta = getattr(model, "metadata", None) or {}
+    prep = meta.get("preprocessing") or {}
+    spec = model.spec
+    if "input_size" in prep:
+        height, width = (int(v) for v in prep["input_size"])
+    else:
+        height = width = 224 if spec.stem_type.startswith("conv7x7") else 32
+    return (int(prep.get("in_channels", spec.in_channels)), height, width)
+
+
+def export_model(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    format: str = "onnx",
+    *,
+    input_shape: tuple[int, int, int] | None = None,
+    dynamic_batch: bool = True,
+    opset: int = DEFAULT_OPSET,
+    force: bool = False,
+    tolerance: float = 1e-4,
+) -> ExportResult | Path:
+    """Export ``model`` to ``path`` in ``format`` (``onnx``, ``torch-export`` or ``keras``).
+
+    Refuses to overwrite an existing file unless ``force``. Returns an :class:`ExportResult`
+    (the Keras export returns the written path). Raises :class:`ExportError` when the
+    exported model's outputs differ from eager outputs by more than ``tolerance``.
+    """
+    if format not in FORMATS:
+        raise ResNetV2Error(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    target = Path(path)
+    if target.exists() and not force:
+        raise ResNetV2Error(f"{target} exists; pass --force (force=True) to overwrite it")
+    if not target.parent.is_dir():
+        raise ResNetV2Error(f"folder {target.parent} does not exist")
+    model = model.eval()
+    if format == "keras":
+        return _export_keras(model, target)
+    shape = tuple(input_shape or default_input_shape(model))
+    if format == "onnx":
+        return export_onnx(
+            model, target, input_shape=shape, dynamic_batch=dynamic_batch, opset=opset,
+            tolerance=tolerance,
+        )  # fmt: skip
+    return export_program(
+        model, target, input_shape=shape, dynamic_batch=dynamic_batch, tolerance=tolerance
+    )
+
+
+def _parity_inputs(shape: tuple[int, ...], dynamic_batch: bool, export_batch: int):
+    generator = torch.Generator().manual_seed(0)
+    batches = PARITY_BATCHES if dynamic_batch else (export_batch,)
+    return {b: torch.randn((b, *shape), generator=generator) for b in batches}
+
+
+def _dynamic_shapes(dynamic_batch: bool):
+    if not dynamic_batch:
+        return None
+    return ({0: torch.export.Dim("batch", min=1, max=65536)},)
+
+
+@torch.no_grad()
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    input_shape: tuple[int, int, int],
+    dynamic_batch: bool = True,
+    opset: int = DEFAULT_OPSET,
+    tolerance: float = 1e-4,
+) -> ExportResult:
+    """Export to ONNX, check it (checker + onnxruntime parity in a subprocess), commit it."""
+    import onnx
+
+    from resnetv2.io import atomic_write_with
+
+    # A batch of 2 keeps the exporter from specialising the batch dimension to 1.
+    example = torch.randn((2, *input_shape))
+    inputs = _parity_inputs(tuple(input_shape), dynamic_batch, 2)
+    expected = {b: model(x) for b, x in inputs.items()}
+    result = ExportResult(Path(path), "onnx", (2 if not dynamic_batch else -1, *input_shape))
+    result.tolerance = tolerance
+    result.output_scale = max(y.abs().max().item() for y in expected.values())
+
+    def write(tmp: Path) -> None:
+        try:
+            program = torch.onnx.export(
+                model,
+                (example,),
+                dynamo=True,
+                dynamic_shapes=_dynamic_shapes(dynamic_batch),
+                input_names=["input"],
+                output_names=["logits"],
+                opset_version=opset,
+                verbose=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - exporter errors become one clear message
+            raise ExportError(f"ONNX export failed: {type(exc).__name__}: {exc}") from exc
+        proto = program.model_proto
+        for key, value in _metadata_props(model).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
+        onnx.checker.check_model(str(tmp), full_check=True)
+        result.checker = "onnx.checker passed"
+        result.max_abs_diff = onnx_parity_in_subprocess(tmp, inputs, expected)
+        if not result.passed:
+            raise ExportError("ONNX output differs from eager: " + result.summary())
+
+    atomic_write_with(path, write)
+    return result
+
+
+def _metadata_props(model: nn.Module) -> dict[str, str]:
+    meta = getattr(model, "metadata", None) or {}
+    props = {"resnetv2.spec": json.dumps(model.spec.to_dict())}
+    for key in ("class_names", "preprocessing"):
+        if meta.get(key) is not None:
+            props[f"resnetv2.{key}"] = json.dumps(meta[key])
+    return props
+
+
+_ORT_SCRIPT = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+model, data = sys.argv[1], np.load(sys.argv[2])
+session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+name = session.get_inputs()[0].name
+diffs = {}
+for key in data.files:
+    if key.startswith("x"):
+        b = key[1:]
+        out = session.run(None, {name: data[key]})[0]
+        ref = data["y" + b]
+        if out.shape != ref.shape:
+            raise SystemExit(f"batch {b}: output shape {out.shape} != eager {ref.shape}")
+        diffs[b] = float(np.abs(out.astype(np.float64) - ref).max())
+print(json.dumps(diffs))
+"""
+
+
+def onnx_parity_in_subprocess(
+    onnx_path: str | os.PathLike[str],
+    inputs: dict[int, torch.Tensor],
+    expected: dict[int, torch.Tensor],
+    timeout: float = 600,
+) -> dict[int, float]:
+    """Max |onnxruntime − eager| per batch, computed in a fresh Python process."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "parity.npz"
+        arrays = {f"x{b}": x.numpy() for b, x in inputs.items()}
+        arrays.update({f"y{b}": expected[b].double().numpy() for b in inputs})
+        np.savez(data, **arrays)
+        proc = subprocess.run(
+            [sys.executable, "-c", _ORT_SCRIPT, os.fspath(onnx_path), str(data)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise ExportError("onnxruntime could not run the exported model: " + " | ".join(tail))
+    return {int(b): d for b, d in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+
+
+@torch.no_grad()
+def export_program(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    input_shape: tuple[int, int, int],
+    dynamic_batch: bool = True,
+    tolerance: float = 1e-4,
+) -> ExportResult:
+    """``torch.export`` the model, save it (``torch.export.save``), reload it, compare."""
+    from resnetv2.io import atomic_write_with
+
+    example = torch.randn((2, *input_shape))
+    inputs = _parity_inputs(tuple(input_shape), dynamic_batch, 2)
+    expected = {b: model(x) for b, x in inputs.items()}
+    result = ExportResult(
+        Path(path), "torch-export", (2 if not dynamic_batch else -1, *input_shape)
+    )
+    result.tolerance = tolerance
+    result.output_scale = max(y.abs().max().item() for y in expected.values())
+
+    def write(tmp: Path) -> None:
+        try:
+            program = torch.export.export(
+                model, (example,), dynamic_shapes=_dynamic_shapes(dynamic_batch)
+            )
+        except Exception as exc:  # noqa: BLE001 - exporter errors become one clear message
+            raise ExportError(f"torch.export failed: {type(exc).__name__}: {exc}") from exc
+        extra = {f"{k}.json": v for k, v in _metadata_props(model).items()}
+        torch.export.save(program, str(tmp), extra_files=extra)
+        reloaded = torch.export.load(str(tmp)).module()
+        result.checker = "torch.export.load round trip"
+        result.max_abs_diff = {
+            b: (reloaded(x) - expected[b]).abs().max().item() for b, x in inputs.items()
+        }
+        if not result.passed:
+            raise ExportError("reloaded program differs from eager: " + result.summary())
+
+    atomic_write_with(path, write)
+    return result
+
+
+def _export_keras(model: nn.Module, target: Path) -> Path:
+    try:
+        from resnetv2.keras.export import export_keras
+    except ImportError as exc:
+        raise ResNetV2Error(
+            f"--format keras needs the Keras extra (pip install 'resnetv2[keras]'): {exc}"
+        ) from None
+    export_keras(model, target)
+    return target
