@@ -6,6 +6,7 @@ import json
 
 from resnetv2.analysis import analyze
 from resnetv2.cli.spec_args import add_spec_arguments, spec_from_args
+from resnetv2.memory import parse_checkpoint_segments
 
 
 def register(sub) -> None:
@@ -35,12 +36,13 @@ def register(sub) -> None:
     memory.add_argument("--batch-size", type=int, default=128, help="for --estimate-memory")
     memory.add_argument(
         "--checkpoint-activations",
-        type=int,
+        type=parse_checkpoint_segments,
         nargs="?",
-        const=-1,
+        const="sqrt",
         default=None,
         metavar="SEGMENTS",
-        help="estimate with activation checkpointing (optionally the number of segments)",
+        help="estimate with activation checkpointing: sqrt (the default: about √units "
+        "segments), unit (every unit) or a number of segments",
     )
     p.set_defaults(func=run)
 

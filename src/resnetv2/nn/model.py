@@ -12,7 +12,6 @@ import dataclasses
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from resnetv2.nn.blocks import make_unit
 from resnetv2.nn.heads import ClassifierHead, make_classifier
@@ -28,13 +27,8 @@ class Stage(nn.Module):
     def __init__(self, units: list[nn.Module]) -> None:
         super().__init__()
         self.blocks = nn.Sequential(*units)
-        self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.grad_checkpointing and torch.is_grad_enabled():
-            for block in self.blocks:
-                x = checkpoint(block, x, use_reentrant=False)
-            return x
         return self.blocks(x)
 
 
@@ -106,9 +100,13 @@ class ResNetV2(nn.Module):
         self.spec = spec
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each unit's activations in backward instead of storing them."""
-        for stage in self.stages:
-            stage.grad_checkpointing = enable
+        """Recompute each unit's activations in backward instead of storing them (timm's name).
+
+        See :func:`resnetv2.nn.checkpointing.enable_activation_checkpointing` for segments.
+        """
+        from resnetv2.nn.checkpointing import enable_activation_checkpointing
+
+        enable_activation_checkpointing(self, None if enable else False)
 
 
 def _feature_info(spec: ResNetV2Spec) -> list[dict]:
