@@ -13,7 +13,7 @@ import sys
 from resnetv2.errors import ResNetV2Error
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["depths", "summary"]
+COMMANDS = ["depths", "summary", "train", "evaluate", "plot", "predict", "export", "convert"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,156 @@
+"""``resnetv2 train``: train a recipe (or a config file) into a run folder, or resume one.
+
+With no arguments it trains the ``digits`` recipe into a fresh ``runs/digits-<time>`` folder.
+Flags override recipe values; ``--resume RUN`` continues ``RUN`` from its newest valid
+checkpoint with the config saved there (flags still override, and a change that would make
+the resume inexact is refused unless ``--resume-force``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from resnetv2.cli.spec_args import add_spec_arguments, spec_options_from_args
+
+# (flag, dotted config key, argparse kwargs)
+_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
+    ("--data", "data.source", {"metavar": "SRC", "help": "digits, cifar10, cifar100 or DIR"}),
+    ("--val-data", "data.val_data", {"metavar": "DIR", "help": "separate validation folder"}),
+    ("--val-split", "data.val_split", {"type": float, "metavar": "F", "help": "val fraction"}),
+    ("--data-dir", "data.data_dir", {"metavar": "DIR", "help": "where CIFAR archives live"}),
+    ("--image-size", "data.image_size", {"type": int, "metavar": "PX"}),
+    ("--augment", "data.augment", {"choices": ("auto", "standard", "seed", "digits", "none")}),
+    ("--batch-size", "data.batch_size", {"type": int, "metavar": "B", "help": "global batch"}),
+    ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
+    ("--optimizer", "optim.name", {"choices": ("sgd", "adamw", "adam")}),
+    ("--lr", "optim.lr", {"type": float, "help": "base (peak) learning rate"}),
+    ("--momentum", "optim.momentum", {"type": float}),
+    ("--weight-decay", "optim.weight_decay", {"type": float}),
+    (
+        "--schedule",
+        "schedule.name",
+        {"choices": ("constant", "cosine", "multistep", "onecycle", "plateau")},
+    ),
+    ("--warmup-epochs", "schedule.warmup_epochs", {"type": float}),
+    ("--epochs", "train.epochs", {"type": int, "metavar": "N"}),
+    ("--seed", "train.seed", {"type": int}),
+    ("--label-smoothing", "train.label_smoothing", {"type": float}),
+    ("--grad-clip", "train.grad_clip", {"type": float, "metavar": "NORM"}),
+    ("--ema-decay", "train.ema_decay", {"type": float}),
+    ("--device", "train.device", {"choices": ("auto", "cpu", "cuda")}),
+    ("--amp", "train.amp", {"choices": ("auto", "on", "off"), "help": "bf16 autocast"}),
+    ("--channels-last", "train.channels_last", {"choices": ("auto", "on", "off")}),
+    ("--threads", "train.threads", {"type": int, "metavar": "N", "help": "CPU threads"}),
+    ("--keep-checkpoints", "callbacks.keep_checkpoints", {"type": int, "metavar": "N"}),
+]
+_SWITCHES: list[tuple[str, str, str]] = [
+    ("--deterministic", "train.deterministic", "bit-reproducible CPU runs"),
+    ("--compile", "train.compile", "torch.compile the model"),
+    ("--ema", "train.ema", "keep (and evaluate) an EMA of the weights"),
+    ("--sync-bn", "train.sync_bn", "synchronise BatchNorm across processes (torchrun)"),
+    ("--tensorboard", "callbacks.tensorboard", "also log to RUN/tensorboard"),
+    ("--download", "data.download", "download CIFAR if it is missing"),
+]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a network (default: the digits recipe)",
+        description=__doc__.split("\n\n")[0],
+        epilog="Recipes: digits (default), cifar-paper, cifar-fast, seed. See docs/training.md.",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="YAML", help="a config file (e.g. RUN/config.yaml)")
+    source.add_argument("--recipe", metavar="NAME", help="a shipped recipe (default: digits)")
+    parser.add_argument("--out", metavar="RUN", help="run folder (must not exist or be empty)")
+    parser.add_argument("--resume", metavar="RUN", help="continue the run in RUN")
+    parser.add_argument(
+        "--resume-force", action="store_true", help="resume even if the model/batch changed"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars, summaries only")
+    parser.add_argument(
+        "--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE flat epochs"
+    )
+    for flag, key, kwargs in _FLAGS:
+        kwargs = dict(kwargs)
+        if "choices" not in kwargs:
+            kwargs.setdefault("metavar", flag.lstrip("-").upper().replace("-", "_"))
+        kwargs["help"] = f"{kwargs.get('help', '')} [config: {key}]".strip()
+        parser.add_argument(flag, dest=_dest(key), default=None, **kwargs)
+    for flag, key, text in _SWITCHES:
+        parser.add_argument(
+            flag, dest=_dest(key), action="store_const", const=True, help=f"{text} [config: {key}]"
+        )
+    add_spec_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _dest(key: str) -> str:
+    return "cfg__" + key.replace(".", "__")
+
+
+def build_config(args: argparse.Namespace):
+    """The recipe/config named by the flags, with every flag applied on top."""
+    from resnetv2.config import apply_overrides, config_to_dict, load_config, load_recipe
+
+    if args.config:
+        config = load_config(args.config)
+    elif args.recipe:
+        config = load_recipe(args.recipe)
+    elif args.resume and (Path(args.resume) / "config.yaml").is_file():
+        config = load_config(Path(args.resume) / "config.yaml")
+    else:
+        config = load_recipe("digits")
+    overrides: dict[str, Any] = {}
+    for _, key, _ in _FLAGS:
+        overrides[key] = getattr(args, _dest(key))
+    for _, key, _ in _SWITCHES:
+        overrides[key] = getattr(args, _dest(key))
+    if args.early_stopping is not None:
+        overrides["callbacks.early_stopping"] = {
+            **(config_to_dict(config)["callbacks"]["early_stopping"] or {}),
+            "patience": args.early_stopping,
+        }
+    options = spec_options_from_args(args)
+    if args.preset is not None:
+        # A preset is a whole architecture: the recipe's depth and options give way to it.
+        overrides["model"] = {"preset": args.preset, "depth": args.depth, "options": options}
+    else:
+        if args.depth is not None:
+            overrides["model.depth"] = args.depth
+        if options:
+            overrides["model.options"] = {**config.model.options, **options}
+    return apply_overrides(config, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from resnetv2.engine import NonFiniteLossError, TrainingInterrupted, train
+
+    config = build_config(args)
+    try:
+        result = train(
+            config,
+            out=args.out,
+            resume=args.resume,
+            resume_force=args.resume_force,
+            quiet=args.quiet,
+        )
+    except TrainingInterrupted as exc:
+        print(f"resnetv2 train: stopped by {exc}", file=sys.stderr)
+        return exc.exit_code
+    except NonFiniteLossError as exc:
+        print(f"resnetv2 train: error: {exc}", file=sys.stderr)
+        return 1
+    if result.results.get("world_size", 1) == 1 or _is_main():
+        print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

@@ -1,0 +1,126 @@
+"""Saving and restoring a trainer's complete state through :class:`resnetv2.io.CheckpointManager`.
+
+A checkpoint holds the model (a plain weights file with the metadata contract: spec, class
+names, preprocessing, epoch, metrics) and a training state without pickle: optimiser,
+schedule and plateau state, EMA, every process's RNG state, early stopping, the metric
+history, the partial sums of an unfinished epoch, the data loader's ``(epoch, position)``
+and the settings an exact resume depends on (:mod:`resnetv2.engine.state`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from resnetv2.engine import distributed as ddp
+from resnetv2.engine.ema import ModelEMA
+from resnetv2.engine.state import check_resume
+from resnetv2.errors import ResNetV2Error
+
+STATE_FORMAT = "resnetv2.train_state/1"
+
+
+class CheckpointingMixin:
+    """The checkpoint half of :class:`resnetv2.engine.trainer.Trainer`."""
+
+    def _train_state(self) -> dict[str, Any]:
+        rng = ddp.gather_rng_states(self.ctx)
+        return {
+            "format": STATE_FORMAT,
+            "optimizer": self.optimizer.state_dict(),
+            "lr": self.lr.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "rng_cpu": rng,
+            "rng_cuda": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
+            "loader": self.train_loader.state_dict(),
+            "global_step": self.global_step,
+            "history": self.history,
+            "best": self.best,
+            "running": list(self.running),
+            "early_stopping": self.early_stopping.state_dict() if self.early_stopping else None,
+            "resume_key": self.key,
+        }
+
+    def _weights_metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        h, w = self.data.image_size
+        return {
+            "spec": self.spec.to_dict(),
+            "class_names": list(self.data.class_names),
+            "preprocessing": {
+                "input_size": [h, w],
+                "in_channels": self.data.in_channels,
+                "mean": list(self.data.mean),
+                "std": list(self.data.std),
+                "interpolation": "bilinear",
+            },
+            "num_params": self.num_params,
+            **(extra or {}),
+        }
+
+    def _save_checkpoint(self, *, is_best: bool) -> Path | None:
+        state = self._train_state()  # collective in DDP: every rank takes part
+        path = None
+        if self.ctx.is_main:
+            last = self.history[-1] if self.history else {}
+            meta = self._weights_metadata(
+                {
+                    "epoch": self.train_loader.epoch,
+                    "position": self.train_loader.position,
+                    "metrics": {k: v for k, v in last.items() if isinstance(v, (int, float))},
+                }
+            )
+            path = self.checkpoints.save(
+                self.global_step,
+                model_state=self.model.state_dict(),
+                train_state=state,
+                metadata=meta,
+                is_best=is_best,
+            )
+        if self.ctx.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return path
+
+    def _restore(self) -> None:
+        checkpoint = self.checkpoints.load_latest()
+        if checkpoint is None:
+            raise ResNetV2Error(f"--resume {self.run_dir}: it holds no checkpoint yet")
+        state = checkpoint.train_state
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise ResNetV2Error(f"{checkpoint.path}: not a resnetv2 training state")
+        changes = check_resume(state["resume_key"], self.key, force=self.resume_force)
+        for change in changes:
+            self.log.warning("resuming despite a change (--resume-force): %s", change)
+        from resnetv2.io import load_state_dict_strict
+
+        load_state_dict_strict(self.model, checkpoint.model_state, source=str(checkpoint.path))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr.load_state_dict(state["lr"])
+        if self.ema is not None:
+            if state["ema"] is not None:
+                self.ema.load_state_dict(state["ema"])
+            else:
+                self.ema = ModelEMA(self.model, self.config.train.ema_decay)
+        self.train_loader.load_state_dict(state["loader"], strict=not self.resume_force)
+        rng = state["rng_cpu"]
+        if len(rng) == self.ctx.world_size:
+            torch.set_rng_state(rng[self.ctx.rank])
+        if state.get("rng_cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"])
+        self.global_step = int(state["global_step"])
+        self.history = list(state["history"])
+        self.best = dict(state["best"])
+        self.running = [float(v) for v in state["running"]]
+        if self.early_stopping is not None and state.get("early_stopping"):
+            self.early_stopping.load_state_dict(state["early_stopping"])
+        self.log.info(
+            "resumed %s from %s (epoch %d, batch %d of %d)",
+            self.run_dir,
+            checkpoint.path.name,
+            self.train_loader.epoch + 1,
+            self.train_loader.position,
+            self.steps_per_epoch,
+        )

@@ -1,0 +1,169 @@
+"""Learning-rate schedules as pure functions of the optimiser step, plus reduce-on-plateau.
+
+A schedule that is a function of the global step needs no state of its own, so resuming at
+any step reproduces the learning rate exactly. Shapes:
+
+* ``multistep`` — He et al. 2016 (arXiv:1603.05027, §4.1 / 1512.03385 §4.2): lr ÷10 at 50 % and
+  75 % of training; for ResNet-1001 "we use 0.01 to warm up the training until the training
+  error is below 80 % (about 400 iterations), and then go back to 0.1" (``warmup: constant``).
+* ``cosine`` — SGDR without restarts (Loshchilov & Hutter 2017) after a linear warm-up
+  (Goyal et al. 2017).
+* ``onecycle`` — Smith & Topin 2018, as in PyTorch's ``OneCycleLR`` (and, with
+  ``anneal: linear``, the piecewise-linear schedule of the DAWNBench CIFAR-10 entries).
+* ``plateau`` — Keras' ``ReduceLROnPlateau``: a multiplier that shrinks when a monitored
+  metric stalls; it can sit on top of any schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from resnetv2.config import PlateauConfig, ScheduleConfig
+
+
+@dataclass
+class StepSchedule:
+    """``lr(step)`` for a run of ``total_steps`` optimiser steps and ``steps_per_epoch``."""
+
+    config: ScheduleConfig
+    base_lr: float
+    total_steps: int
+    steps_per_epoch: int
+
+    def __call__(self, step: int) -> float:
+        c = self.config
+        warmup_steps = round(c.warmup_epochs * self.steps_per_epoch)
+        if c.name != "onecycle" and step < warmup_steps:
+            start = c.warmup_lr if c.warmup_lr is not None else self.base_lr * 0.1
+            if c.warmup == "constant":
+                return start
+            return start + (self.base_lr - start) * step / warmup_steps
+        total = max(self.total_steps, 1)
+        if c.name in ("constant", "plateau"):
+            return self.base_lr
+        if c.name == "multistep":
+            done = step / total
+            passed = sum(1 for m in c.milestones if done >= m)
+            return self.base_lr * c.gamma**passed
+        if c.name == "cosine":
+            span = max(total - warmup_steps, 1)
+            t = min(max(step - warmup_steps, 0) / span, 1.0)
+            return c.min_lr + (self.base_lr - c.min_lr) * 0.5 * (1 + math.cos(math.pi * t))
+        if c.name == "onecycle":
+            peak = self.base_lr
+            low, end = peak / c.div_factor, peak / c.div_factor / c.final_div
+            up = max(c.pct_start * total, 1.0)
+            if step < up:
+                return _anneal(low, peak, step / up, c.anneal)
+            return _anneal(peak, end, min((step - up) / max(total - up, 1.0), 1.0), c.anneal)
+        raise ValueError(f"unknown schedule {c.name!r}")  # config validation prevents this
+
+
+def _anneal(start: float, end: float, t: float, how: str) -> float:
+    if how == "linear":
+        return start + (end - start) * t
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+class ReduceOnPlateau:
+    """Multiplier that drops by ``factor`` after ``patience`` epochs without improvement.
+
+    Follows Keras' ``ReduceLROnPlateau`` (the seed tutorial's callback): improvement means
+    better than the best value by more than ``min_delta``; after a reduction, ``cooldown``
+    epochs pass before counting again; the effective lr never drops below ``min_lr``.
+    """
+
+    def __init__(self, config: PlateauConfig) -> None:
+        self.config = config
+        self.scale = 1.0
+        self.best: float | None = None
+        self.wait = 0
+        self.cooldown_left = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.config.monitor == "val_loss":
+            return value < self.best - self.config.min_delta
+        return value > self.best + self.config.min_delta
+
+    def step(self, value: float, current_lr: float) -> bool:
+        """Record one epoch's metric; return True when the lr was reduced."""
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best = value
+            self.wait = 0
+            return False
+        self.wait += 1
+        # Keras counts `wait >= patience` and skips reducing once the lr sits at min_lr.
+        if self.wait >= self.config.patience and self.cooldown_left == 0:
+            self.wait = 0
+            if current_lr > self.config.min_lr:
+                self.scale *= self.config.factor
+                self.cooldown_left = self.config.cooldown
+                return True
+        return False
+
+    def clamp(self, lr: float) -> float:
+        return lr if self.scale == 1.0 else max(lr * self.scale, self.config.min_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "best": self.best,
+            "wait": self.wait,
+            "cooldown_left": self.cooldown_left,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scale = float(state["scale"])
+        self.best = None if state["best"] is None else float(state["best"])
+        self.wait = int(state["wait"])
+        self.cooldown_left = int(state["cooldown_left"])
+
+
+class LRController:
+    """The learning rate of every step: schedule × plateau multiplier, written to the optimiser."""
+
+    def __init__(self, schedule: StepSchedule, plateau: ReduceOnPlateau | None) -> None:
+        self.schedule = schedule
+        self.plateau = plateau
+
+    def lr_at(self, step: int) -> float:
+        lr = self.schedule(step)
+        return self.plateau.clamp(lr) if self.plateau is not None else lr
+
+    def apply(self, optimizer, step: int) -> float:
+        lr = self.lr_at(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def end_epoch(self, metrics: dict[str, float], step: int) -> bool:
+        if self.plateau is None:
+            return False
+        value = metrics.get(self.plateau.config.monitor)
+        if value is None or not math.isfinite(value):
+            return False
+        return self.plateau.step(value, self.lr_at(step))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"plateau": self.plateau.state_dict() if self.plateau else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.plateau is not None and state.get("plateau") is not None:
+            self.plateau.load_state_dict(state["plateau"])
+
+
+def build_lr_controller(
+    config: ScheduleConfig, base_lr: float, epochs: int, steps_per_epoch: int
+) -> LRController:
+    schedule = StepSchedule(config, base_lr, epochs * steps_per_epoch, steps_per_epoch)
+    plateau_cfg = config.plateau
+    if plateau_cfg is None and config.name == "plateau":
+        plateau_cfg = PlateauConfig()
+    return LRController(schedule, ReduceOnPlateau(plateau_cfg) if plateau_cfg else None)

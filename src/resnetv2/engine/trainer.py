@@ -1,0 +1,478 @@
+"""The training loop: one config in, one run folder out.
+
+:func:`train` builds everything from a :class:`~resnetv2.config.TrainConfig` — data, spec,
+model, optimiser, schedule, EMA, callbacks — and runs epochs, checkpointing after each one
+through :class:`resnetv2.io.CheckpointManager`. Resuming restores the model, optimiser,
+schedule, EMA, RNG states, callbacks and the data loader's ``(epoch, position)``, so a run
+that was stopped (at an epoch boundary, or mid-epoch by SIGTERM / Ctrl-C) and resumed ends
+with bit-identical weights on CPU in deterministic mode (promise 3 of ``RELIABILITY.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resnetv2.config import TrainConfig, dump_yaml
+from resnetv2.engine import distributed as ddp
+from resnetv2.engine.callbacks import (
+    CSVLogger,
+    EarlyStopping,
+    TensorBoardLogger,
+    check_finite_loss,
+)
+from resnetv2.engine.checkpointing import CheckpointingMixin
+from resnetv2.engine.data import DataError, load_training_data, val_shard
+from resnetv2.engine.ema import ModelEMA
+from resnetv2.engine.metrics import EvalSums, evaluate_sums
+from resnetv2.engine.optim import build_optimizer
+from resnetv2.engine.progress import EpochProgress, format_summary
+from resnetv2.engine.runfolder import (
+    check_resume_dir,
+    close_logging,
+    new_run_dir,
+    plot_curves_safely,
+    save_model_file,
+    setup_logging,
+    write_json,
+    write_text,
+)
+from resnetv2.engine.runtime import StopSignals, deterministic_mode, resolve_device
+from resnetv2.engine.schedules import build_lr_controller
+from resnetv2.engine.state import resume_key
+from resnetv2.errors import ResNetV2Error
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM / SIGINT arrived; a checkpoint was written at the step boundary.
+
+    ``exit_code`` is the shell convention (128 + signal number: 143 for SIGTERM, 130 for
+    Ctrl-C)."""
+
+    def __init__(self, signum: int, checkpoint: Path | None) -> None:
+        self.signum = signum
+        self.checkpoint = checkpoint
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"{name}: checkpoint written to {checkpoint}; resume with --resume")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    results: dict[str, Any]
+    stopped_early: bool = False
+    paused: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer(CheckpointingMixin):
+    """One training run. Use :func:`train`; the class exists to keep the loop readable."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        out: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None,
+        resume_force: bool = False,
+        quiet: bool = False,
+        progress: bool = True,
+        data=None,
+        runs_root: str = "runs",
+        stop_after_epochs: int | None = None,
+    ) -> None:
+        self.config = config
+        self.stop_after_epochs = stop_after_epochs
+        self.quiet = quiet
+        self.progress = progress and not quiet
+        self.resume_force = resume_force
+        self.device = resolve_device(config.train.device)
+        self.ctx = ddp.init_distributed(self.device.type)
+        if self.ctx.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.ctx.local_rank)
+        self.resuming = resume is not None
+        run_dir: Path | ResNetV2Error | None = None  # other ranks get rank 0's folder
+        if self.resuming:
+            run_dir = check_resume_dir(resume)
+        elif self.ctx.is_main:
+            try:
+                run_dir = new_run_dir(out, config.name, runs_root)
+            except ResNetV2Error as exc:
+                if not self.ctx.enabled:
+                    raise
+                run_dir = exc
+        self.run_dir = self._share_run_dir(run_dir)
+        self.log = setup_logging(self.run_dir, quiet=quiet, main=self.ctx.is_main)
+        self._data = data
+
+    # ------------------------------------------------------------------ set-up
+    def _share_run_dir(self, run_dir) -> Path:
+        """Rank 0's run folder on every rank (or its error on every rank, so none hangs)."""
+        if not self.ctx.enabled:
+            return run_dir
+        import torch.distributed as dist
+
+        holder = [str(run_dir) if isinstance(run_dir, Path) else run_dir]
+        if isinstance(run_dir, ResNetV2Error):
+            holder = ["error:" + str(run_dir)]
+        dist.broadcast_object_list(holder, src=0)
+        if holder[0].startswith("error:"):
+            raise ResNetV2Error(holder[0][len("error:") :])
+        return Path(holder[0])
+
+    def _build(self) -> None:
+        cfg = self.config
+        t = cfg.train
+        self.amp = t.amp == "on" or (t.amp == "auto" and self.device.type == "cuda")
+        # channels_last measured faster on CPU too (docs/bench-training.md), so auto = on.
+        self.channels_last = t.channels_last != "off"
+        torch.manual_seed(t.seed)
+        data = self._data or load_training_data(cfg.data, seed=t.seed, progress=self.progress)
+        if data.num_train == 0 or data.num_val == 0:
+            raise DataError("data: the training and validation sets must both be non-empty")
+        self.data = data
+        self.log.info("data: %s", data.summary())
+        self.spec = cfg.build_spec(num_classes=data.num_classes, in_channels=data.in_channels)
+        if self.spec.num_classes != data.num_classes:
+            raise DataError(
+                f"the model has {self.spec.num_classes} classes but the data has "
+                f"{data.num_classes} ({', '.join(data.class_names[:10])}...); drop "
+                "model.options.num_classes (it defaults to the data's)"
+            )
+        if self.spec.in_channels != data.in_channels:
+            raise DataError(
+                f"the model takes {self.spec.in_channels} input channels but the images have "
+                f"{data.in_channels}; drop model.options.in_channels"
+            )
+        from resnetv2.nn import ResNetV2
+
+        model = ResNetV2(self.spec).to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if t.sync_bn and self.ctx.enabled:
+            model = ddp.convert_sync_batchnorm(model)
+        self.model = model
+        self.num_params = sum(p.numel() for p in model.parameters())
+        self.ema = ModelEMA(model, t.ema_decay) if t.ema else None
+        self.optimizer = build_optimizer(model, cfg.optim)
+
+        d = cfg.data
+        drop_last = d.drop_last
+        remainder = data.num_train % d.batch_size
+        if self.ctx.enabled and not drop_last and 0 < remainder < self.ctx.world_size:
+            # A last batch smaller than the process count would leave a rank with no images.
+            drop_last = True
+        augment = None if d.augment == "auto" else d.augment
+        self.train_loader = data.train_loader(
+            d.batch_size,
+            augment,
+            seed=t.seed,
+            device=self.device,
+            drop_last=drop_last,
+            num_workers=d.workers,
+        )
+        start, stop = ddp.shard_range(data.num_val, self.ctx)
+        self.val_loader = val_shard(data, start, stop).val_loader(
+            d.eval_batch_size or max(d.batch_size, 256), device=self.device, num_workers=d.workers
+        )
+        self.steps_per_epoch = len(self.train_loader)
+        if self.steps_per_epoch == 0:
+            raise DataError(
+                f"data.batch_size {d.batch_size} with drop_last leaves no batch of the "
+                f"{data.num_train} training images"
+            )
+        self.lr = build_lr_controller(cfg.schedule, cfg.optim.lr, t.epochs, self.steps_per_epoch)
+        self.forward_model: nn.Module = model
+        if self.ctx.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if t.compile:
+            self.forward_model = torch.compile(self.forward_model)
+        if self.ctx.enabled:
+            # Dropout / drop-path masks must differ between processes.
+            from resnetv2.data.rng import derive_seed
+
+            torch.manual_seed(derive_seed(t.seed, "rank", self.ctx.rank))
+        self.early_stopping = (
+            EarlyStopping(cfg.callbacks.early_stopping) if cfg.callbacks.early_stopping else None
+        )
+        self.key = resume_key(cfg, self.spec, self.ctx.world_size)
+        self.global_step = 0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"val_acc": -1.0, "epoch": None}
+        self.running = [0.0, 0.0, 0.0, 0.0]  # loss sum, correct, count, seconds (this epoch)
+        from resnetv2.io import CheckpointManager
+
+        self.checkpoints = CheckpointManager(
+            self.run_dir / "checkpoints", keep_last=cfg.callbacks.keep_checkpoints
+        )
+
+    # ------------------------------------------------------------------ loop
+    def _train_epoch(self, epoch: int, stop: StopSignals) -> bool:
+        """Run the rest of ``epoch``; return False when a stop signal cut it short."""
+        t = self.config.train
+        model = self.forward_model
+        model.train()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        started = time.perf_counter()
+        check_every = 1 if self.device.type == "cpu" else 25
+        bar = EpochProgress(
+            epoch,
+            t.epochs,
+            self.steps_per_epoch,
+            self.train_loader.position,
+            enabled=self.progress and self.ctx.is_main,
+        )
+        lr = self.lr.lr_at(self.global_step)
+        completed = True
+        try:
+            for images, labels in self.train_loader:
+                images = ddp.local_slice(images, self.ctx)
+                labels = ddp.local_slice(labels, self.ctx)
+                if self.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                lr = self.lr.apply(self.optimizer, self.global_step)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    logits = model(images)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=t.label_smoothing)
+                if self.global_step % check_every == 0 or self.ctx.enabled:
+                    self._check_loss(loss, epoch, lr)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if t.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
+                self.optimizer.step()
+                if self.ema is not None:
+                    self.ema.update(self.model)
+                self.global_step += 1
+                n = labels.shape[0]
+                loss_sum += loss.detach().double() * n
+                correct += (logits.detach().argmax(1) == labels).sum()
+                count += n
+                bar.update(loss_sum, correct, count, lr, started)
+                if ddp.broadcast_flag(stop.signum is not None, self.ctx, self.device):
+                    completed = False
+                    break
+        finally:
+            bar.close()
+        self._check_loss(loss_sum / max(count, 1), epoch, lr)
+        sums = ddp.all_reduce_sums([float(loss_sum), float(correct), count], self.ctx, self.device)
+        self.running[0] += sums[0]
+        self.running[1] += sums[1]
+        self.running[2] += sums[2]
+        self.running[3] += time.perf_counter() - started
+        return completed
+
+    def _check_loss(self, loss: torch.Tensor, epoch: int, lr: float) -> None:
+        value = float(loss.detach())
+        if self.ctx.enabled:
+            bad = ddp.broadcast_flag(not math.isfinite(value), self.ctx, self.device)
+            value = float("nan") if bad else value
+        check_finite_loss(value, epoch + 1, self.global_step, lr)
+
+    def _evaluate(self) -> dict[str, float]:
+        model = self.ema.module if self.ema is not None else self.model
+        sums = evaluate_sums(
+            model, self.val_loader, autocast=self.amp, channels_last=self.channels_last
+        )
+        total = ddp.all_reduce_sums(sums.as_list(), self.ctx, self.device)
+        return EvalSums.from_list(total).metrics()
+
+    def _end_epoch(self, epoch: int) -> bool:
+        """Metrics, callbacks and checkpoint after a complete epoch; True means stop."""
+        loss_sum, correct, count, seconds = self.running
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(count, 1),
+            "train_acc": correct / max(count, 1),
+        }
+        row.update(self._evaluate())
+        row["lr"] = self.lr.lr_at(max(self.global_step - 1, 0))
+        row["seconds"] = seconds
+        row["images_per_second"] = count / seconds if seconds > 0 else 0.0
+        self.running = [0.0, 0.0, 0.0, 0.0]
+        reduced = self.lr.end_epoch(row, self.global_step)
+        is_best = row["val_acc"] > self.best["val_acc"]
+        if is_best:
+            self.best = {
+                "val_acc": row["val_acc"],
+                "val_top5": row["val_top5"],
+                "val_loss": row["val_loss"],
+                "epoch": epoch + 1,
+            }
+        self.history.append(row)
+        stop = False
+        if self.early_stopping is not None and self.early_stopping.step(row):
+            stop = True
+        self._save_checkpoint(is_best=is_best)
+        if self.ctx.is_main:
+            CSVLogger(self.run_dir / "metrics.csv").write_all(self.history)
+            if self.tensorboard is not None:
+                self.tensorboard.log_epoch(row)
+        self.log.info(format_summary(row, self.config.train.epochs, is_best))
+        if reduced:
+            self.log.info(
+                "reduce-on-plateau: learning rate now %.3g", self.lr.lr_at(self.global_step)
+            )
+        if stop:
+            es = self.config.callbacks.early_stopping
+            self.log.info(
+                "early stopping: %s has not improved by more than %g for %d epochs",
+                es.monitor,
+                es.min_delta,
+                es.patience,
+            )
+        return stop
+
+    def fit(self) -> TrainResult:
+        cfg = self.config
+        threads = torch.get_num_threads()
+        if cfg.train.threads is not None:
+            torch.set_num_threads(cfg.train.threads)
+        with deterministic_mode(cfg.train.deterministic):
+            try:
+                return self._fit()
+            finally:
+                close_logging(self.log)
+                torch.set_num_threads(threads)
+
+    def _fit(self) -> TrainResult:
+        cfg = self.config
+        self._build()
+        self.tensorboard = None
+        if self.ctx.is_main:
+            write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
+            write_json(self.run_dir / "spec.json", self.spec.to_dict())
+            if cfg.callbacks.tensorboard:
+                self.tensorboard = TensorBoardLogger(self.run_dir, self.log)
+        if self.resuming:
+            self._restore()
+        else:
+            self.log.info(
+                "training %s: %s, %s params, %d train / %d val images (%s), %d epochs of %d "
+                "steps on %s%s -> %s",
+                cfg.name,
+                f"depth-{self.spec.depth} {self.spec.block} net",
+                f"{self.num_params:,}",
+                self.data.num_train,
+                self.data.num_val,
+                self.data.source,
+                cfg.train.epochs,
+                self.steps_per_epoch,
+                self.device,
+                f" x{self.ctx.world_size} processes" if self.ctx.enabled else "",
+                self.run_dir,
+            )
+        stopped_early = False
+        session_epochs = 0
+        try:
+            with StopSignals() as stop:
+                while self.train_loader.epoch < cfg.train.epochs and not stopped_early:
+                    if self.stop_after_epochs is not None and (
+                        session_epochs >= self.stop_after_epochs
+                    ):
+                        self.log.info(
+                            "paused after %d epoch(s) as asked; continue with --resume %s",
+                            session_epochs,
+                            self.run_dir,
+                        )
+                        return TrainResult(self.run_dir, self.history, {}, paused=True)
+                    session_epochs += 1
+                    epoch = self.train_loader.epoch
+                    if not self._train_epoch(epoch, stop):
+                        path = self._save_checkpoint(is_best=False)
+                        raise TrainingInterrupted(stop.signum, path)
+                    stopped_early = self._end_epoch(epoch)
+                    if ddp.broadcast_flag(stop.signum is not None, self.ctx, self.device):
+                        raise TrainingInterrupted(stop.signum or signal.SIGTERM, self.run_dir)
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+        results = self._finish(stopped_early)
+        return TrainResult(self.run_dir, self.history, results, stopped_early)
+
+    def _finish(self, stopped_early: bool) -> dict[str, Any]:
+        best_epoch = self.best["epoch"]
+        results = {
+            "val_acc": self.best["val_acc"],
+            "val_top5": self.best.get("val_top5"),
+            "val_loss": self.best.get("val_loss"),
+            "best_epoch": best_epoch,
+            "epochs": len(self.history),
+            "final_val_acc": self.history[-1]["val_acc"] if self.history else None,
+            "train_seconds": sum(r["seconds"] for r in self.history),
+            "params": self.num_params,
+            "stopped_early": stopped_early,
+            "val_count": self.history[-1]["val_count"] if self.history else 0,
+            "ema": self.ema is not None,
+            "world_size": self.ctx.world_size,
+            "recipe": self.config.name,
+        }
+        if self.ctx.is_main:
+            best = self.checkpoints.load_best()
+            weights = best.model_state
+            if best.train_state.get("ema") is not None:
+                weights = best.train_state["ema"]["module"]
+            meta = self._weights_metadata({"epoch": best_epoch, "metrics": results})
+            save_model_file(self.run_dir / "model.safetensors", self.spec, weights, meta)
+            write_json(self.run_dir / "results.json", results)
+            plot_curves_safely(self.run_dir, self.log)
+            self.log.info(
+                "best val_acc %.2f%% (epoch %s); weights: %s",
+                100 * results["val_acc"],
+                best_epoch,
+                self.run_dir / "model.safetensors",
+            )
+        if self.ctx.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return results
+
+
+def train(
+    config: TrainConfig,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    resume_force: bool = False,
+    quiet: bool = False,
+    progress: bool = True,
+    data=None,
+    stop_after_epochs: int | None = None,
+) -> TrainResult:
+    """Train ``config`` into a run folder (``out``, or a fresh ``runs/<name>-<time>``), or
+    continue the run in ``resume``. ``stop_after_epochs`` pauses (checkpointed) after that
+    many epochs of this session, for time-limited jobs; the result then has ``paused``. Raises :class:`TrainingInterrupted` after SIGTERM/SIGINT
+    (a checkpoint is written first)."""
+    trainer = Trainer(
+        config,
+        out=out,
+        resume=resume,
+        resume_force=resume_force,
+        quiet=quiet,
+        progress=progress,
+        data=data,
+        stop_after_epochs=stop_after_epochs,
+    )
+    return trainer.fit()
+
+
+logging.getLogger("resnetv2.train").addHandler(logging.NullHandler())

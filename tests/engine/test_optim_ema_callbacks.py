@@ -1,0 +1,109 @@
+"""Optimiser parameter groups, EMA, early stopping, CSV log and the NaN guard."""
+
+import csv
+import math
+
+import pytest
+import torch
+
+from resnetv2.config import EarlyStoppingConfig, OptimConfig
+from resnetv2.engine.callbacks import (
+    CSVLogger,
+    EarlyStopping,
+    NonFiniteLossError,
+    check_finite_loss,
+)
+from resnetv2.engine.ema import ModelEMA
+from resnetv2.engine.optim import build_optimizer, param_groups
+from resnetv2.nn import create_model
+
+
+def tiny():
+    return create_model(8, widths=[4, 8, 8], num_classes=3)
+
+
+def test_no_weight_decay_on_norm_and_bias_parameters():
+    model = create_model(8, widths=[4, 8, 8], num_classes=3, conv_bias="all")
+    decay, no_decay = param_groups(model, 5e-4)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    undecayed = {names[id(p)] for p in no_decay["params"]}
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
+    assert all(n.endswith("bias") or "norm" in n for n in undecayed)
+    assert all(n.endswith("weight") and "norm" not in n for n in decayed)
+    assert "head.fc.weight" in decayed and "head.fc.bias" in undecayed
+    assert len(decayed) + len(undecayed) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize(
+    ("config", "cls"),
+    [
+        (OptimConfig(name="sgd", nesterov=True), torch.optim.SGD),
+        (OptimConfig(name="adamw", lr=1e-3), torch.optim.AdamW),
+        (OptimConfig(name="adam", lr=1e-3, amsgrad=True), torch.optim.Adam),
+    ],
+)
+def test_build_optimizer(config, cls):
+    optimizer = build_optimizer(tiny(), config)
+    assert type(optimizer) is cls
+    if config.name == "sgd":
+        assert optimizer.defaults["nesterov"] is True
+    if config.amsgrad:
+        assert optimizer.defaults["amsgrad"] is True
+
+
+def test_ema_averages_weights_and_copies_integer_buffers():
+    model = tiny()
+    ema = ModelEMA(model, decay=0.5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model.stem.conv.weight.grad = None
+    model.get_submodule("norm").num_batches_tracked.fill_(7)
+    before = ema.module.stem.conv.weight.clone()
+    ema.update(model)
+    decay = min(0.5, 2 / 11)
+    expected = decay * before + (1 - decay) * model.stem.conv.weight
+    assert torch.allclose(ema.module.stem.conv.weight, expected)
+    assert int(ema.module.get_submodule("norm").num_batches_tracked) == 7
+    assert not any(p.requires_grad for p in ema.module.parameters())
+
+
+def test_early_stopping_waits_patience_epochs_without_improvement():
+    stopper = EarlyStopping(EarlyStoppingConfig(monitor="val_acc", patience=2, min_delta=0.01))
+    assert not stopper.step({"val_acc": 0.5})
+    assert not stopper.step({"val_acc": 0.505})  # within min_delta: no improvement (wait 1)
+    assert not stopper.step({"val_acc": 0.6})  # improvement resets
+    assert not stopper.step({"val_acc": 0.6})
+    assert stopper.step({"val_acc": 0.6})
+
+
+def test_nan_guard_message_says_what_to_do():
+    check_finite_loss(1.0, 1, 1, 0.1)
+    with pytest.raises(NonFiniteLossError, match="Lower the learning rate"):
+        check_finite_loss(math.nan, 1, 5, 0.1)
+    with pytest.raises(NonFiniteLossError):
+        check_finite_loss(math.inf, 1, 5, 0.1)
+
+
+def test_csv_log_has_the_contract_columns(tmp_path):
+    CSVLogger(tmp_path / "metrics.csv").write_all(
+        [{"epoch": 1, "train_loss": 1.0, "val_acc": 0.5, "extra": 3}]
+    )
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").read_text().splitlines()))
+    assert list(rows[0]) == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "val_top5",
+        "lr",
+        "seconds",
+    ]
+    assert (
+        rows[0]["epoch"] == "1"
+        and rows[0]["val_acc"] == "0.5"
+        and rows[0]["train_loss"] == "1.0"
+        and rows[0]["lr"] == ""
+    )
