@@ -18,21 +18,23 @@ from resnetv2.spec import (
 @st.composite
 def specs(draw):
     block = draw(st.sampled_from(["basic", "bottleneck"]))
+    norm = draw(st.sampled_from(["batch", "group"]))
+    # Group norm needs more than one value per group, even on a 1x1 map.
+    low = 2 if norm == "group" else 1
     n = draw(st.integers(1, 4))
     stages = []
     for _ in range(n):
-        out = draw(st.integers(1, 12))
-        width = out if block == "basic" else draw(st.integers(1, 12))
+        out = draw(st.integers(low, 12))
+        width = out if block == "basic" else draw(st.integers(low, 12))
         stages.append(StageSpec(draw(st.integers(1, 2)), width, out, draw(st.integers(1, 3))))
     head = draw(st.sampled_from(["linear", "dense"]))
-    norm = draw(st.sampled_from(["batch", "group"]))
     return ResNetV2Spec(
         block=block,
         stages=tuple(stages),
-        in_channels=draw(st.integers(1, 4)),
+        in_channels=draw(st.integers(low, 4)),
         num_classes=draw(st.integers(0, 5)),
         stem_type=draw(st.sampled_from(STEM_TYPES)),
-        stem_width=draw(st.integers(1, 8)),
+        stem_width=draw(st.integers(low, 8)),
         stride_at=draw(st.sampled_from(STRIDE_AT)),
         shortcut_input=draw(st.sampled_from(SHORTCUT_INPUTS)),
         conv_bias=draw(st.sampled_from(CONV_BIAS)),
@@ -64,7 +66,9 @@ def measured_macs(model: nn.Module, x: torch.Tensor) -> int:
     return total
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(spec=specs(), size=st.integers(3, 19))
 def test_params_and_flops_equal_built_model(spec, size):
     model = create_model(spec)

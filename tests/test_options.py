@@ -59,3 +59,10 @@ def test_spec_options_invert_make_spec(model):
 def test_missing_depth_is_explained():
     with pytest.raises(SpecError, match="give a depth"):
         make_spec()
+
+
+def test_preset_name_kept_only_while_stages_are_the_presets():
+    assert make_spec("resnetv2_50", num_classes=10).name == "resnetv2_50"
+    assert make_spec("preresnet164", depth=20, block="basic").name == ""
+    assert make_spec("seed", depth=110).name == ""
+    assert make_spec("seed", depth=110, name="seed-110").name == "seed-110"

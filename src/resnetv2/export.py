@@ -18,6 +18,7 @@ The ONNX file also carries the weights' metadata (spec, class names, preprocessi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -25,11 +26,13 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from resnetv2.errors import ResNetV2Error
+
+if TYPE_CHECKING:  # torch is imported where used, so `resnetv2 --help` starts fast
+    import torch
+    from torch import nn
 
 FORMATS = ("onnx", "torch-export", "keras")
 SUFFIXES = {"onnx": ".onnx", "torch-export": ".pt2", "keras": ".keras"}
@@ -124,19 +127,36 @@ def export_model(
     )
 
 
+def _no_grad(fn):
+    """``torch.no_grad()`` as a decorator that imports torch only when called."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _parity_inputs(shape: tuple[int, ...], dynamic_batch: bool, export_batch: int):
+    import torch
+
     generator = torch.Generator().manual_seed(0)
     batches = PARITY_BATCHES if dynamic_batch else (export_batch,)
     return {b: torch.randn((b, *shape), generator=generator) for b in batches}
 
 
 def _dynamic_shapes(dynamic_batch: bool):
+    import torch
+
     if not dynamic_batch:
         return None
     return ({0: torch.export.Dim("batch", min=1, max=65536)},)
 
 
-@torch.no_grad()
+@_no_grad
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -148,6 +168,7 @@ def export_onnx(
 ) -> ExportResult:
     """Export to ONNX, check it (checker + onnxruntime parity in a subprocess), commit it."""
     import onnx
+    import torch
 
     from resnetv2.io import atomic_write_with
 
@@ -243,7 +264,7 @@ def onnx_parity_in_subprocess(
     return {int(b): d for b, d in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
 
 
-@torch.no_grad()
+@_no_grad
 def export_program(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -253,6 +274,8 @@ def export_program(
     tolerance: float = 1e-4,
 ) -> ExportResult:
     """``torch.export`` the model, save it (``torch.export.save``), reload it, compare."""
+    import torch
+
     from resnetv2.io import atomic_write_with
 
     example = torch.randn((2, *input_shape))

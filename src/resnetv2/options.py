@@ -99,10 +99,15 @@ def make_spec(model: str | int | None = None, /, **options: Any) -> ResNetV2Spec
     if isinstance(model, str):
         from resnetv2.presets import get_preset
 
-        base = dict(get_preset(model).options)
+        preset = dict(get_preset(model).options)
+        base = dict(preset)
         if "units" in options and "depth" not in options:
             base.pop("depth", None)
-        options = {**base, **options}
+        spec = _resolve({**base, **options})
+        if "name" not in options and spec.stages != _resolve(preset).stages:
+            # A preset with other stages is no longer that network; don't carry its name.
+            spec = spec.replace(name="")
+        return spec
     elif isinstance(model, int):
         if "depth" in options and options["depth"] != model:
             raise SpecError(f"depth given twice: {model} and {options['depth']}")

@@ -12,6 +12,7 @@ archive's published md5.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import tarfile
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.datasets import CIFAR10, CIFAR100
 
 from resnetv2.errors import DataError
 
@@ -45,7 +45,7 @@ class CifarSpec:
     archive_md5: str
 
 
-def _spec(name: str, dataset: type[CIFAR10], label_key: str, num_classes: int) -> CifarSpec:
+def _spec(name: str, dataset: type, label_key: str, num_classes: int) -> CifarSpec:
     return CifarSpec(
         name=name,
         folder=dataset.base_folder,
@@ -61,10 +61,17 @@ def _spec(name: str, dataset: type[CIFAR10], label_key: str, num_classes: int) -
     )
 
 
-CIFAR_SPECS = {
-    "cifar10": _spec("cifar10", CIFAR10, "labels", 10),
-    "cifar100": _spec("cifar100", CIFAR100, "fine_labels", 100),
-}
+CIFAR_VARIANTS = ("cifar10", "cifar100")
+
+
+@functools.cache
+def cifar_spec(name: str) -> CifarSpec:
+    """The layout of ``cifar10`` / ``cifar100`` (torchvision is imported only when needed)."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    if name == "cifar10":
+        return _spec("cifar10", CIFAR10, "labels", 10)
+    return _spec("cifar100", CIFAR100, "fine_labels", 100)
 
 
 class CifarFormatError(DataError):
@@ -160,7 +167,7 @@ def _extract_local_archive(archive: Path, data_dir: Path) -> None:
 
 def locate_cifar(name: str, data_dir: str | os.PathLike | None, download: bool) -> Path:
     """Find (or, with ``download=True``, fetch) the batch folder of ``name``."""
-    spec = CIFAR_SPECS[name]
+    spec = cifar_spec(name)
     data_dir = Path(data_dir).expanduser() if data_dir is not None else DEFAULT_DATA_DIR
     folder = find_cifar_folder(spec, data_dir)
     if folder is not None:
@@ -200,9 +207,9 @@ def load_cifar(
     name: str, data_dir: str | os.PathLike | None = None, *, download: bool = False
 ) -> CifarArrays:
     """Load ``cifar10`` or ``cifar100`` (official train and test splits)."""
-    if name not in CIFAR_SPECS:
-        raise DataError(f"unknown CIFAR variant {name!r}; valid: {', '.join(CIFAR_SPECS)}")
-    spec = CIFAR_SPECS[name]
+    if name not in CIFAR_VARIANTS:
+        raise DataError(f"unknown CIFAR variant {name!r}; valid: {', '.join(CIFAR_VARIANTS)}")
+    spec = cifar_spec(name)
     folder = locate_cifar(name, data_dir, download)
 
     def read_split(files: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:

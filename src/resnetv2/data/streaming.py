@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 
 from resnetv2.data.augment import (
     DIGITS_AFFINE,
@@ -41,7 +40,7 @@ STATE_KIND = "resnetv2.FileBatchLoader"
 _CONFIG_KEYS = ("num_samples", "batch_size", "shuffle", "drop_last", "augment", "seed")
 
 
-def v2_augmentation(name: str, image_size: tuple[int, int], fill: Sequence[float]) -> v2.Transform:
+def v2_augmentation(name: str, image_size: tuple[int, int], fill: Sequence[float]):
     """The ``transforms.v2`` counterpart of an augmentation preset (uint8 in, uint8 out).
 
     ``standard`` matches the batched version exactly in distribution. ``seed`` and ``digits``
@@ -49,6 +48,10 @@ def v2_augmentation(name: str, image_size: tuple[int, int], fill: Sequence[float
     colour for ``seed``, black for ``digits``) where the batched ``seed`` preset zooms x and
     y independently and replicates edge pixels as Keras does.
     """
+    # torchvision is imported here, not at module level: it costs ~1 s of start-up that the
+    # cached-tensor path (most runs) never needs.
+    from torchvision.transforms import v2
+
     check_augmentation(name)
     fill_uint8 = [round(v) for v in fill]
     if name == "standard":
@@ -113,6 +116,8 @@ class FileImageDataset(Dataset):
         self.epoch = 0
         self.mean, self.std = tuple(mean), tuple(std)
         self._transform = v2_augmentation(augment, self.image_size, [m * 255 for m in self.mean])
+        from torchvision.transforms import v2
+
         self._normalize = v2.Compose(
             [v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)]
         )
