@@ -6,9 +6,10 @@ depth 1001 (111 units per stage) and 10,001 (1,111 units per stage) on CPU; each
 Peers: pytorchcv ``get_preresnet_cifar(blocks=D, bottleneck=True)`` (the same architecture) and
 timm ``ResNetV2(layers=[n, n, n], channels=(64, 128, 256), stem_chs=16)`` (the same units;
 timm's stem is its 7×7 + max-pool, which does not change build time measurably).
-Targets: ratio (ours / peer) ≤ 1.0, and depth 10,001 under 10 s.
+Targets: ratio (ours / peer) ≤ 1.0, and depth 10,001 under 10 s. ``--keras`` adds the Keras
+twin's build time for depth 1001 (target ≤ 20 s; see benchmarks/build_keras.py).
 
-    python benchmarks/build.py [--depths 1001 10001] [--repeats 3]
+    python benchmarks/build.py [--depths 1001 10001] [--repeats 3] [--keras]
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depths", type=int, nargs="+", default=[1001, 10001])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keras", action="store_true", help="also time the Keras twin")
     args = parser.parse_args()
     print(environment())
     rows = []
@@ -81,6 +83,13 @@ def main() -> None:
             t = median(times[name])
             rows.append([depth, name, f"{params[name]:,}", f"{t:.2f}", f"{ours / t:.2f}"])
     print_table(["depth", "builder", "params", "median s", "ours / this"], rows)
+    if args.keras:
+        import os
+
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        from build_keras import format_table, measure_keras_builds
+
+        print(format_table(measure_keras_builds(["1001"], repeats=args.repeats)))
 
 
 if __name__ == "__main__":

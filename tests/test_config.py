@@ -108,3 +108,48 @@ def test_cifar_recipes_build_a_model_that_runs_on_cifar_shaped_input(name):
     with torch.no_grad():
         logits = model(torch.randn(2, 3, 32, 32))
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()
+
+
+def test_fine_tuning_keys_need_init_weights_and_skip_the_spec_check():
+    base = config_to_dict(load_recipe("digits"))
+    base["model"] = {"init_weights": "timm:resnetv2_50", "options": {"head": "dense"}}
+    config = config_from_dict(base)  # no depth: the weights bring their architecture
+    assert not config.model.architecture_given() and config.model.freeze == "none"
+    frozen = apply_overrides(config, {"model.freeze": "backbone"})
+    assert frozen.model.freeze == "backbone"
+    with pytest.raises(ConfigError, match="backbone_lr_scale needs model.freeze none"):
+        apply_overrides(frozen, {"model.backbone_lr_scale": 0.1})
+    with pytest.raises(ConfigError, match="need model.init_weights"):
+        apply_overrides(load_recipe("digits"), {"model.freeze": "backbone"})
+    with pytest.raises(ConfigError, match="model.freeze must be one of"):
+        apply_overrides(config, {"model.freeze": "head"})
+    with pytest.raises(ConfigError, match="give a preset, a depth"):
+        base["model"] = {"options": {"head": "dense"}}
+        config_from_dict(base)
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"), [("sqrt", "sqrt"), ("unit", -1), (-1, -1), (3, 3), (None, None)]
+)
+def test_checkpoint_activations_values(value, parsed):
+    config = apply_overrides(load_recipe("digits"), {"train.checkpoint_activations": value})
+    assert config.train.checkpoint_activations == parsed
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+@pytest.mark.parametrize("value", ["often", 0, -2, 1.5])
+def test_bad_checkpoint_activations_values_are_rejected(value):
+    with pytest.raises(ConfigError, match="checkpoint_activations"):
+        apply_overrides(load_recipe("digits"), {"train.checkpoint_activations": value})
+
+
+def test_data_mean_std_and_rectangular_image_size():
+    config = apply_overrides(
+        load_recipe("digits"),
+        {"data.image_size": [8, 12], "data.mean": [0.5], "data.std": [0.25]},
+    )
+    assert config.data.image_size == [8, 12] and config.data.std == [0.25]
+    with pytest.raises(ConfigError, match="give both or neither"):
+        apply_overrides(load_recipe("digits"), {"data.mean": [0.5]})
+    with pytest.raises(ConfigError, match="image_size"):
+        apply_overrides(load_recipe("digits"), {"data.image_size": [8, 8, 8]})

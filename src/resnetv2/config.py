@@ -59,23 +59,56 @@ class ModelConfig:
 
     ``options`` holds :func:`resnetv2.make_spec` options (``widths``, ``block``,
     ``drop_path_rate``...). ``num_classes`` and ``in_channels`` default to the data's.
+
+    Fine-tuning (the seed tutorial's two modes, :mod:`resnetv2.finetune`): ``init_weights``
+    is a weights file, a run folder, ``timm:NAME`` or ``pytorchcv:NAME``
+    (:func:`resnetv2.convert.load_init_weights`). Without a preset, depth or backbone option
+    the architecture is the weights' own. The model always gets a new classifier head for
+    the data's classes (``options.head: dense`` for the tutorial's dense head).
+    ``freeze: backbone`` trains the head only (frozen BatchNorm keeps its statistics);
+    ``none`` trains everything, the pretrained layers at ``backbone_lr_scale`` × the lr.
     """
 
     preset: str | None = None
     depth: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    init_weights: str | None = None
+    freeze: Literal["backbone", "none"] = "none"
+    backbone_lr_scale: float = 1.0
+
+    def architecture_given(self) -> bool:
+        """Whether a preset, depth or backbone option is set (not only head options)."""
+        return (
+            self.preset is not None
+            or self.depth is not None
+            or any(k not in HEAD_OPTION_NAMES for k in self.options)
+        )
+
+
+#: ``model.options`` that describe the classifier head only; with ``init_weights`` they
+#: shape the new head and leave the pretrained backbone's architecture alone.
+HEAD_OPTION_NAMES = frozenset(
+    {"head", "head_hidden", "head_dropout", "dropout", "classifier", "num_classes", "in_channels"}
+)
 
 
 @dataclass
 class DataConfig:
-    """Where the images come from and how batches are made (see ``docs/data.md``)."""
+    """Where the images come from and how batches are made (see ``docs/data.md``).
+
+    ``image_size`` (``PX`` or ``[H, W]``) resizes every image; ``mean``/``std`` (both or
+    neither) fix the normalisation instead of measuring it on the training split. With
+    ``model.init_weights`` all three default to the weights' preprocessing metadata.
+    """
 
     source: str = "digits"
     val_data: str | None = None
     val_split: float | None = None
     data_dir: str | None = None
     download: bool = False
-    image_size: int | None = None
+    image_size: int | list[int] | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
     augment: str = "auto"
     batch_size: int = 128
     eval_batch_size: int | None = None
@@ -162,6 +195,9 @@ class TrainSection:
     (docs/bench-training.md).
     ``threads`` sets PyTorch's intra-op CPU threads for the run (``null``: PyTorch's default);
     small nets on a busy machine train far faster with 1 (docs/bench-training.md).
+    ``checkpoint_activations`` (``null``: off) recomputes activations in backward to save
+    memory (Chen et al. 2016): ``sqrt`` segments, ``unit`` (every residual unit, also ``-1``)
+    or a segment count (:mod:`resnetv2.nn.checkpointing`).
     """
 
     epochs: int = 10
@@ -177,6 +213,7 @@ class TrainSection:
     channels_last: Literal["auto", "on", "off"] = "auto"
     sync_bn: bool = False
     threads: int | None = None
+    checkpoint_activations: int | str | None = None
 
 
 @dataclass
@@ -341,6 +378,38 @@ def _check_ranges(config: TrainConfig) -> None:
     need(t.grad_clip is None or t.grad_clip > 0, "train.grad_clip must be > 0 (or null)")
     need(0 < t.ema_decay < 1, f"train.ema_decay must be in (0, 1), got {t.ema_decay}")
     need(t.threads is None or t.threads >= 1, "train.threads must be >= 1 (or null)")
+    if t.checkpoint_activations is not None:
+        from resnetv2.memory import MemoryEstimateError, parse_checkpoint_segments
+
+        try:
+            t.checkpoint_activations = parse_checkpoint_segments(str(t.checkpoint_activations))
+        except MemoryEstimateError as exc:
+            raise ConfigError(f"train.checkpoint_activations: {exc}") from None
+    if isinstance(d.image_size, list):
+        need(
+            len(d.image_size) == 2 and all(v >= 1 for v in d.image_size),
+            f"data.image_size must be PX or [H, W], got {d.image_size}",
+        )
+    else:
+        need(d.image_size is None or d.image_size >= 1, "data.image_size must be >= 1")
+    need((d.mean is None) == (d.std is None), "data.mean and data.std: give both or neither")
+    if d.std is not None:
+        need(len(d.mean) == len(d.std), "data.mean and data.std must have the same length")
+        need(all(v > 0 for v in d.std), f"data.std values must be > 0, got {d.std}")
+    m = config.model
+    need(
+        0 <= m.backbone_lr_scale <= 1e3 and math.isfinite(m.backbone_lr_scale),
+        f"model.backbone_lr_scale must be in [0, 1000], got {m.backbone_lr_scale}",
+    )
+    need(
+        m.init_weights is not None or (m.freeze == "none" and m.backbone_lr_scale == 1.0),
+        "model.freeze and model.backbone_lr_scale need model.init_weights (the pretrained "
+        "weights to fine-tune)",
+    )
+    need(
+        m.freeze == "none" or m.backbone_lr_scale == 1.0,
+        "model.backbone_lr_scale needs model.freeze none (a frozen backbone has no lr)",
+    )
     need(s.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0")
     need(all(0 < m < 1 for m in s.milestones), "schedule.milestones are fractions in (0, 1)")
     need(list(s.milestones) == sorted(s.milestones), "schedule.milestones must increase")
@@ -380,7 +449,8 @@ def config_from_dict(data: Mapping[str, Any], *, check_spec: bool = True) -> Tra
         from resnetv2.errors import SpecError
 
         try:
-            config.build_spec(num_classes=10, in_channels=3)
+            if config.model.init_weights is None or config.model.architecture_given():
+                config.build_spec(num_classes=10, in_channels=3)
         except SpecError as exc:
             raise ConfigError(f"model: {exc}") from exc
     return config

@@ -211,3 +211,112 @@ def test_ddp_resume_after_sigterm_is_bit_exact(tmp_path):
     a, _ = load_weights(tmp_path / "a" / "model.safetensors")
     b, _ = load_weights(tmp_path / "b" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _folder(root, classes, per_class=4, size=8):
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(len(classes))
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = torch.rand(size, size, 3, generator=generator) * 40 + 30 + 60 * label
+            Image.fromarray(pixels.byte().numpy()).save(root / name / f"{i}.png")
+    return str(root)
+
+
+FOLDER = ["--val-split", "0.34", "--batch-size", "4", "--augment", "none", "--deterministic"]
+
+
+def test_fine_tune_a_run_folder_with_a_frozen_backbone(tmp_path, capsys):
+    two = _folder(tmp_path / "two", "ab")
+    three = _folder(tmp_path / "three", "xyz")
+    assert (
+        main(
+            [
+                "train",
+                *TINY,
+                *FOLDER,
+                "--epochs",
+                "1",
+                "--data",
+                two,
+                "--out",
+                str(tmp_path / "src"),
+            ]
+        )
+        == 0
+    )
+    args = ["--threads", "1", "--quiet", *FOLDER, "--epochs", "1", "--data", three]
+    ft = ["--init-weights", str(tmp_path / "src"), "--freeze", "backbone"]
+    assert main(["train", *args, *ft, "--out", str(tmp_path / "ft")]) == 0
+    source, _ = load_weights(tmp_path / "src" / "model.safetensors")
+    tuned, meta = load_weights(tmp_path / "ft" / "model.safetensors")
+    assert source["head.fc.weight"].shape[0] == 2 and tuned["head.fc.weight"].shape[0] == 3
+    for key in (k for k in source if not k.startswith("head.")):
+        assert torch.equal(source[key], tuned[key]), key  # params and BN statistics
+    assert meta["class_names"] == ["x", "y", "z"]
+    config = (tmp_path / "ft" / "config.yaml").read_text()
+    assert "freeze: backbone" in config and "depth: null" in config  # the weights' own net
+    results = json.loads((tmp_path / "ft" / "results.json").read_text())
+    assert results["init_weights"]["source"] == str(tmp_path / "src")
+    # The source's preprocessing became the data defaults (its mean/std, not the new data's).
+    _, source_meta = load_weights(tmp_path / "src" / "model.safetensors")
+    assert meta["preprocessing"]["mean"] == pytest.approx(source_meta["preprocessing"]["mean"])
+
+
+def test_fine_tune_a_timm_state_dict_file(tmp_path):
+    timm = pytest.importorskip("timm")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnetv2_18.safetensors"
+    save_file(timm.create_model("resnetv2_18").state_dict(), str(weights))
+    three = _folder(tmp_path / "three", "xyz", per_class=3)
+    args = ["--threads", "1", "--quiet", "--data", three, "--val-split", "0.34"]
+    args += ["--batch-size", "6", "--epochs", "1", "--image-size", "32", "--deterministic"]
+    ft = ["--init-weights", str(weights), "--backbone-lr-scale", "0.1"]
+    assert main(["train", *args, *ft, "--out", str(tmp_path / "ft")]) == 0
+    results = json.loads((tmp_path / "ft" / "results.json").read_text())
+    assert results["epochs"] == 1 and results["init_weights"]["backbone_lr_scale"] == 0.1
+    _, meta = load_weights(tmp_path / "ft" / "model.safetensors")
+    from resnetv2.spec import ResNetV2Spec
+
+    spec = ResNetV2Spec.from_dict(meta["spec"])
+    assert spec.num_classes == 3 and spec.depth == 18
+    assert meta["preprocessing"]["input_size"] == [32, 32]
+    from resnetv2.convert.timm import timm_preprocessing
+
+    timm_mean = timm_preprocessing("resnetv2_18")["mean"]  # the weights' normalisation
+    assert meta["preprocessing"]["mean"] == pytest.approx(list(timm_mean))
+
+
+def test_offline_timm_name_exits_2_with_one_line(tmp_path):
+    env_extra = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **env_extra}
+    proc = subprocess.run(
+        [sys.executable, "-m", "resnetv2", "train", "--init-weights", "timm:resnetv2_50"]
+        + ["--out", str(tmp_path / "r"), "--quiet", "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "timm:resnetv2_50" in err and "--init-weights resnetv2_50.safetensors" in err
+
+
+def test_checkpoint_activations_flag(tmp_path, capsys):
+    out = tmp_path / "r"
+    args = ["train", *TINY, "--epochs", "1", "--checkpoint-activations", "--out", str(out)]
+    assert main(args) == 0
+    assert "checkpoint_activations: sqrt" in (out / "config.yaml").read_text()
+    args = ["train", *TINY, "--epochs", "1", "--checkpoint-activations", "unit"]
+    assert main([*args, "--out", str(out) + "2"]) == 0
+    assert "checkpoint_activations: -1" in (tmp_path / "r2" / "config.yaml").read_text()
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--checkpoint-activations", "many", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    assert "'sqrt', 'unit' or a positive integer" in capsys.readouterr().err

@@ -57,7 +57,8 @@ ZYGOTE = textwrap.dedent(
                 step, model_state=model, train_state=state, metadata={"seed": seed},
                 is_best=step % 3 == 0,
             )
-            print(f"saved {step}", flush=True)
+            # One write(2) of under PIPE_BUF bytes is atomic: a kill can't leave half a line.
+            os.write(1, f"saved {step}\\n".encode())
 
 
     while True:

@@ -1,7 +1,9 @@
 """``resnetv2 train``: train a recipe (or a config file) into a run folder, or resume one.
 
 With no arguments it trains the ``digits`` recipe into a fresh ``runs/digits-<time>`` folder.
-Flags override recipe values; ``--resume RUN`` continues ``RUN`` from its newest valid
+Flags override recipe values; ``--init-weights SRC`` fine-tunes pretrained weights (their
+own architecture, unless ``--preset``/``--depth`` is given, with a new classifier head);
+``--resume RUN`` continues ``RUN`` from its newest valid
 checkpoint with the config saved there (flags still override, and a change that would make
 the resume inexact is refused unless ``--resume-force``).
 """
@@ -14,6 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from resnetv2.cli.spec_args import add_spec_arguments, spec_options_from_args
+from resnetv2.memory import parse_checkpoint_segments
+
+
+def _segments(text: str) -> int | str:
+    """:func:`parse_checkpoint_segments` with its message in argparse's error line."""
+    try:
+        return parse_checkpoint_segments(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 # (flag, dotted config key, argparse kwargs)
 _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
@@ -45,6 +57,37 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--channels-last", "train.channels_last", {"choices": ("auto", "on", "off")}),
     ("--threads", "train.threads", {"type": int, "metavar": "N", "help": "CPU threads"}),
     ("--keep-checkpoints", "callbacks.keep_checkpoints", {"type": int, "metavar": "N"}),
+    (
+        "--init-weights",
+        "model.init_weights",
+        {
+            "metavar": "SRC",
+            "help": "fine-tune from a weights file, a run folder, timm:NAME or pytorchcv:NAME "
+            "(new head for the data's classes)",
+        },
+    ),
+    (
+        "--freeze",
+        "model.freeze",
+        {"choices": ("backbone", "none"), "help": "backbone: train the new head only"},
+    ),
+    (
+        "--backbone-lr-scale",
+        "model.backbone_lr_scale",
+        {"type": float, "metavar": "X", "help": "backbone lr = X * lr (with --freeze none)"},
+    ),
+    (
+        "--checkpoint-activations",
+        "train.checkpoint_activations",
+        {
+            "type": _segments,
+            "nargs": "?",
+            "const": "sqrt",
+            "metavar": "SEGMENTS",
+            "help": "recompute activations in backward to save memory: sqrt (default), unit "
+            "or a segment count",
+        },
+    ),
 ]
 _SWITCHES: list[tuple[str, str, str]] = [
     ("--deterministic", "train.deterministic", "bit-reproducible CPU runs"),
@@ -95,7 +138,13 @@ def _dest(key: str) -> str:
 
 def build_config(args: argparse.Namespace):
     """The recipe/config named by the flags, with every flag applied on top."""
-    from resnetv2.config import apply_overrides, config_to_dict, load_config, load_recipe
+    from resnetv2.config import (
+        apply_overrides,
+        config_from_dict,
+        config_to_dict,
+        load_config,
+        load_recipe,
+    )
 
     if args.config:
         config = load_config(args.config)
@@ -116,7 +165,13 @@ def build_config(args: argparse.Namespace):
             "patience": args.early_stopping,
         }
     options = spec_options_from_args(args)
-    if args.preset is not None:
+    if args.preset is None and args.depth is None and getattr(args, _dest("model.init_weights")):
+        # Fine-tuning uses the weights' own architecture: the recipe's model gives way, and
+        # the flags' spec options (e.g. --head dense) shape the new head.
+        data = config_to_dict(config)
+        data["model"].update(preset=None, depth=None, options=options)
+        config = config_from_dict(data, check_spec=False)
+    elif args.preset is not None:
         # A preset is a whole architecture: the recipe's depth and options give way to it.
         overrides["model"] = {"preset": args.preset, "depth": args.depth, "options": options}
     else:

@@ -41,6 +41,7 @@ class CheckpointingMixin:
             "running": list(self.running),
             "early_stopping": self.early_stopping.state_dict() if self.early_stopping else None,
             "resume_key": self.key,
+            "init_weights": self.init_info,
         }
 
     def _weights_metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -56,6 +57,7 @@ class CheckpointingMixin:
                 "interpolation": "bilinear",
             },
             "num_params": self.num_params,
+            **({"init_weights": self.init_info} if self.init_info is not None else {}),
             **(extra or {}),
         }
 
@@ -114,6 +116,8 @@ class CheckpointingMixin:
         self.history = list(state["history"])
         self.best = dict(state["best"])
         self.running = [float(v) for v in state["running"]]
+        if state.get("init_weights") is not None:
+            self.init_info = dict(state["init_weights"])
         if self.early_stopping is not None and state.get("early_stopping"):
             self.early_stopping.load_state_dict(state["early_stopping"])
         self.log.info(

@@ -30,7 +30,11 @@ def load_training_data(config: DataConfig, *, seed: int = 0, progress: bool = Tr
             val_dir=config.val_data,
             val_split=config.val_split,
             seed=seed,
-            image_size=config.image_size,
+            image_size=tuple(config.image_size)
+            if isinstance(config.image_size, list)
+            else config.image_size,
+            mean=config.mean,
+            std=config.std,
             data_dir=config.data_dir,
             download=config.download,
             progress=progress,

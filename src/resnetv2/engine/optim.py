@@ -3,6 +3,11 @@
 Decaying BatchNorm/GroupNorm scales and biases only fights the normalisation and rarely helps
 (Goyal et al. 2017, "Accurate, Large Minibatch SGD", §5.1; timm's ``param_groups_weight_decay``),
 so parameters of norm layers and every 1-D parameter go into a group with ``weight_decay=0``.
+
+When fine-tuning, :func:`resnetv2.finetune.prepare_finetune` splits the parameters into a
+``backbone`` and a ``head`` group with their own ``lr_scale``; :func:`param_groups` crosses
+the two splits (decay × fine-tune group), and the schedule sets each group's lr to
+``schedule(step) × lr_scale``, so the backbone/head ratio holds for the whole run.
 """
 
 from __future__ import annotations
@@ -15,27 +20,78 @@ from resnetv2.config import OptimConfig
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
-def param_groups(model: nn.Module, weight_decay: float, *, decay_all: bool = False) -> list[dict]:
-    """Two groups: decayed weights and undecayed norm/bias parameters (empty groups dropped)."""
-    decay, no_decay = [], []
+def param_groups(
+    model: nn.Module,
+    weight_decay: float,
+    *,
+    decay_all: bool = False,
+    finetune_groups: list[dict] | None = None,
+) -> list[dict]:
+    """Decayed weights and undecayed norm/bias parameters (empty groups dropped).
+
+    Only parameters that require gradients are included. ``finetune_groups`` (from
+    :func:`resnetv2.finetune.prepare_finetune`: ``params``, ``name``, ``lr_scale``) splits
+    each of the two further: one group per (fine-tune group, decay) pair, carrying the
+    fine-tune group's ``name`` and ``lr_scale``. Every group has an ``lr_scale`` (1.0
+    without fine-tuning).
+    """
+    owner: dict[int, tuple[str, float]] = {}
+    order = ["all"]
+    if finetune_groups is not None:
+        order = [str(g["name"]) for g in finetune_groups]
+        for group in finetune_groups:
+            for param in group["params"]:
+                owner[id(param)] = (str(group["name"]), float(group["lr_scale"]))
+    buckets: dict[tuple[str, bool], list] = {}
+    scales = {name: 1.0 for name in order}
     seen: set[int] = set()
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if not param.requires_grad or id(param) in seen:
                 continue
             seen.add(id(param))
+            group_name, scale = "all", 1.0
+            if finetune_groups is not None:
+                if id(param) not in owner:  # trainable but in no fine-tune group: a bug
+                    raise ValueError(
+                        f"parameter {name!r} of {type(module).__name__} is in no group"
+                    )
+                group_name, scale = owner[id(param)]
+            scales[group_name] = scale
             is_norm_or_bias = isinstance(module, _NORM_TYPES) or name == "bias" or param.ndim <= 1
-            (no_decay if is_norm_or_bias and not decay_all else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
-    return [g for g in groups if g["params"]]
+            decayed = decay_all or not is_norm_or_bias
+            buckets.setdefault((group_name, decayed), []).append(param)
+    groups = []
+    for group_name in order:
+        for decayed in (True, False):
+            params = buckets.get((group_name, decayed))
+            if not params:
+                continue
+            group = {
+                "params": params,
+                "weight_decay": weight_decay if decayed else 0.0,
+                "lr_scale": scales[group_name],
+            }
+            if finetune_groups is not None:
+                group["name"] = group_name
+            groups.append(group)
+    return groups
 
 
-def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, config: OptimConfig, *, finetune_groups: list[dict] | None = None
+) -> torch.optim.Optimizer:
     """SGD (momentum, optional Nesterov), AdamW, or Adam (optionally AMSGrad, as in the seed
-    tutorial). With Adam the decay is L2 added to the gradient; with AdamW it is decoupled."""
-    groups = param_groups(model, config.weight_decay, decay_all=config.decay_norm_and_bias)
+    tutorial). With Adam the decay is L2 added to the gradient; with AdamW it is decoupled.
+    ``finetune_groups``: see :func:`param_groups`."""
+    groups = param_groups(
+        model,
+        config.weight_decay,
+        decay_all=config.decay_norm_and_bias,
+        finetune_groups=finetune_groups,
+    )
+    for group in groups:
+        group["lr"] = config.lr * group["lr_scale"]
     if config.name == "sgd":
         return torch.optim.SGD(
             groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov

@@ -140,7 +140,8 @@ class LRController:
     def apply(self, optimizer, step: int) -> float:
         lr = self.lr_at(step)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            # Fine-tuning groups (a slower backbone) keep their ratio to the base lr.
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
     def end_epoch(self, metrics: dict[str, float], step: int) -> bool:

@@ -19,7 +19,7 @@ class ResumeMismatchError(ResNetV2Error, ValueError):
 
 def resume_key(config, spec, world_size: int) -> dict[str, Any]:
     """The settings an exact resume depends on (stored in every checkpoint)."""
-    d = config.data
+    d, m = config.data, config.model
     return {
         "spec": spec.to_dict(),
         "batch_size": d.batch_size,
@@ -31,9 +31,15 @@ def resume_key(config, spec, world_size: int) -> dict[str, Any]:
             "image_size": d.image_size,
             "augment": d.augment,
             "drop_last": d.drop_last,
+            "mean": d.mean,
+            "std": d.std,
         },
         "seed": config.train.seed,
         "optimizer": config.optim.name,
+        # Freezing changes the optimiser's parameter groups; absent (None) when not fine-tuning.
+        "finetune": {"init_weights": m.init_weights, "freeze": m.freeze}
+        if m.init_weights is not None
+        else None,
     }
 
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from resnetv2.config import TrainConfig, dump_yaml
 from resnetv2.engine import distributed as ddp
+from resnetv2.engine import finetuning as finetune
 from resnetv2.engine.callbacks import (
     CSVLogger,
     EarlyStopping,
@@ -141,34 +142,68 @@ class Trainer(CheckpointingMixin):
         # channels_last measured faster on CPU too (docs/bench-training.md), so auto = on.
         self.channels_last = t.channels_last != "off"
         torch.manual_seed(t.seed)
+        finetuning = cfg.model.init_weights is not None
+        pretrained = None
+        self.init_info = None
+        if finetuning and not self.resuming:
+            pretrained, meta = finetune.load_pretrained(cfg)
+            cfg = self.config = finetune.preprocessing_defaults(cfg, meta)
+            self.init_info = finetune.init_weights_record(cfg, meta)
+            self.log.info("init weights: %s", _describe_init(self.init_info))
+        elif finetuning:
+            cfg = self.config = finetune.resumed_preprocessing(cfg, self.run_dir)
+        # The seed again: building the pretrained model may have drawn random numbers.
+        torch.manual_seed(t.seed)
         data = self._data or load_training_data(cfg.data, seed=t.seed, progress=self.progress)
         if data.num_train == 0 or data.num_val == 0:
             raise DataError("data: the training and validation sets must both be non-empty")
         self.data = data
         self.log.info("data: %s", data.summary())
-        self.spec = cfg.build_spec(num_classes=data.num_classes, in_channels=data.in_channels)
+        if pretrained is not None:
+            model = pretrained
+        elif finetuning:  # resuming: the checkpoint restores every tensor
+            from resnetv2.nn import ResNetV2
+
+            model = ResNetV2(finetune.resumed_spec(self.run_dir))
+        else:
+            from resnetv2.nn import ResNetV2
+
+            spec = cfg.build_spec(num_classes=data.num_classes, in_channels=data.in_channels)
+            model = ResNetV2(spec)
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if t.sync_bn and self.ctx.enabled:
+            model = ddp.convert_sync_batchnorm(model)
+        finetune_groups = None
+        if finetuning:
+            # After the sync-BN swap, so the frozen layers are the ones that train.
+            num_classes = None if pretrained is None else data.num_classes
+            finetune_groups = finetune.prepare(model, cfg, num_classes)
+            model.train()
+        self.spec = model.spec
         if self.spec.num_classes != data.num_classes:
             raise DataError(
                 f"the model has {self.spec.num_classes} classes but the data has "
                 f"{data.num_classes} ({', '.join(data.class_names[:10])}...); drop "
                 "model.options.num_classes (it defaults to the data's)"
             )
+        if finetuning and self.spec.in_channels != data.in_channels:
+            raise DataError(
+                f"the pretrained weights take {self.spec.in_channels} input channels but the "
+                f"images have {data.in_channels}"
+            )
         if self.spec.in_channels != data.in_channels:
             raise DataError(
                 f"the model takes {self.spec.in_channels} input channels but the images have "
                 f"{data.in_channels}; drop model.options.in_channels"
             )
-        from resnetv2.nn import ResNetV2
-
-        model = ResNetV2(self.spec).to(self.device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        if t.sync_bn and self.ctx.enabled:
-            model = ddp.convert_sync_batchnorm(model)
+        # Before DDP and torch.compile wrap the model, so both see the checkpointed stages.
+        finetune.enable_checkpointing(model, t.checkpoint_activations)
         self.model = model
         self.num_params = sum(p.numel() for p in model.parameters())
         self.ema = ModelEMA(model, t.ema_decay) if t.ema else None
-        self.optimizer = build_optimizer(model, cfg.optim)
+        self.optimizer = build_optimizer(model, cfg.optim, finetune_groups=finetune_groups)
 
         d = cfg.data
         drop_last = d.drop_last
@@ -354,8 +389,8 @@ class Trainer(CheckpointingMixin):
                 torch.set_num_threads(threads)
 
     def _fit(self) -> TrainResult:
-        cfg = self.config
         self._build()
+        cfg = self.config  # with fine-tuning, _build fills data defaults from the weights
         self.tensorboard = None
         if self.ctx.is_main:
             write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
@@ -425,6 +460,8 @@ class Trainer(CheckpointingMixin):
             "world_size": self.ctx.world_size,
             "recipe": self.config.name,
         }
+        if self.init_info is not None:
+            results["init_weights"] = self.init_info
         if self.ctx.is_main:
             best = self.checkpoints.load_best()
             weights = best.model_state
@@ -473,6 +510,13 @@ def train(
         stop_after_epochs=stop_after_epochs,
     )
     return trainer.fit()
+
+
+def _describe_init(info: dict[str, Any]) -> str:
+    text = f"{info['source']}, freeze {info['freeze']}"
+    if info["backbone_lr_scale"] != 1.0:
+        text += f", backbone lr x{info['backbone_lr_scale']:g}"
+    return text + ", new classifier head"
 
 
 logging.getLogger("resnetv2.train").addHandler(logging.NullHandler())

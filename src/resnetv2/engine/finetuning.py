@@ -1,0 +1,180 @@
+"""The trainer's fine-tuning and activation-checkpointing set-up.
+
+Fine-tuning (``model.init_weights``) follows the seed tutorial's two modes through
+:func:`resnetv2.convert.load_init_weights` and :func:`resnetv2.finetune.prepare_finetune`:
+the pretrained network gets a new classifier head for the data's classes; ``freeze:
+backbone`` trains that head only, ``none`` trains everything with the backbone at
+``backbone_lr_scale`` × the learning rate. The weights' preprocessing metadata (input size,
+mean, std) becomes the data defaults, written into the run's resolved ``config.yaml`` so a
+resume loads the same data without the weights source (which may need a download).
+
+On resume the init weights are not read at all: the architecture comes from the run's
+``spec.json`` and every tensor from the checkpoint; only the freezing and the parameter
+groups are set up again, so the optimiser state maps onto the same groups.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from resnetv2.config import TrainConfig
+from resnetv2.errors import ResNetV2Error
+
+#: ``model.options`` passed to the new head (``head`` itself is prepare_finetune's ``head=``).
+_NEW_HEAD_OPTIONS = ("head_hidden", "head_dropout", "dropout", "classifier")
+
+
+class InitWeightsError(ResNetV2Error, ValueError):
+    """``model.init_weights`` cannot be used (missing file, wrong architecture, offline)."""
+
+
+def load_pretrained(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
+    """The model holding ``config.model.init_weights`` and the weights' metadata.
+
+    The weights' own architecture is used unless the config names one (a preset, a depth or
+    a backbone option); then :func:`load_init_weights` checks that the backbones match.
+    """
+    from resnetv2.convert import load_init_weights
+
+    source = config.model.init_weights
+    spec = config.build_spec() if config.model.architecture_given() else None
+    try:
+        return load_init_weights(spec, source)
+    except ResNetV2Error:
+        raise
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError) as exc:
+        raise InitWeightsError(f"model.init_weights {source!r}: {exc}") from exc
+
+
+def preprocessing_defaults(config: TrainConfig, metadata: dict[str, Any]) -> TrainConfig:
+    """``config`` with ``data.image_size``/``mean``/``std`` from the weights' metadata
+    wherever the user left them unset (null)."""
+    pre = metadata.get("preprocessing") or {}
+    data = config.data
+    changes: dict[str, Any] = {}
+    size = pre.get("input_size")
+    if data.image_size is None and isinstance(size, (list, tuple)) and len(size) == 2:
+        h, w = (int(v) for v in size)
+        changes["image_size"] = h if h == w else [h, w]
+    mean, std = pre.get("mean"), pre.get("std")
+    if data.mean is None and data.std is None and mean is not None and std is not None:
+        changes["mean"] = [float(v) for v in mean]
+        changes["std"] = [float(v) for v in std]
+    if not changes:
+        return config
+    return dataclasses.replace(config, data=dataclasses.replace(data, **changes))
+
+
+def init_weights_record(config: TrainConfig, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Where the initial weights came from, for the run's results and weights metadata."""
+    source = config.model.init_weights
+    if source is not None and not source.startswith(("timm:", "pytorchcv:")):
+        source = os.path.abspath(source)
+    record: dict[str, Any] = {
+        "source": source,
+        "freeze": config.model.freeze,
+        "backbone_lr_scale": config.model.backbone_lr_scale,
+        "head_reinitialised": True,
+    }
+    for key in ("imported_from", "sha256", "name"):
+        if key in metadata and _plain_json(metadata[key]):
+            record[key] = metadata[key]
+    pretrained_spec = metadata.get("spec")
+    if isinstance(pretrained_spec, dict):
+        record["pretrained_classes"] = pretrained_spec.get("num_classes")
+    return record
+
+
+def _plain_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def resumed_spec(run_dir: Path):
+    """The architecture of the fine-tuning run in ``run_dir`` (its ``spec.json``)."""
+    from resnetv2.spec import ResNetV2Spec
+
+    path = run_dir / "spec.json"
+    if not path.is_file():
+        raise InitWeightsError(f"--resume {run_dir}: spec.json is missing")
+    return ResNetV2Spec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def resumed_preprocessing(config: TrainConfig, run_dir: Path) -> TrainConfig:
+    """``config`` with unset ``data.image_size``/``mean``/``std`` taken from the run's saved
+    ``config.yaml``: the values that the weights' metadata gave the run when it started."""
+    from resnetv2.config import ConfigError, load_config
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return config
+    try:
+        saved = load_config(path).data
+    except ConfigError:
+        return config
+    data = config.data
+    changes = {
+        name: getattr(saved, name)
+        for name in ("image_size", "mean", "std")
+        if getattr(data, name) is None and getattr(saved, name) is not None
+    }
+    if data.mean is not None or data.std is not None:
+        changes.pop("mean", None)
+        changes.pop("std", None)
+    if not changes:
+        return config
+    return dataclasses.replace(config, data=dataclasses.replace(data, **changes))
+
+
+def prepare(model: nn.Module, config: TrainConfig, num_classes: int | None) -> list[dict]:
+    """Freeze / new head per ``config.model``; returns the fine-tune parameter groups.
+
+    ``num_classes=None`` keeps the model's head (a resumed run's model already has it).
+    """
+    from resnetv2.finetune import prepare_finetune
+
+    m = config.model
+    head_options = {}
+    head = model.spec.head
+    if num_classes is not None:
+        head = m.options.get("head", "linear")
+        head_options = {k: m.options[k] for k in _NEW_HEAD_OPTIONS if k in m.options}
+    return prepare_finetune(
+        model,
+        num_classes,
+        freeze=m.freeze,
+        backbone_lr_scale=m.backbone_lr_scale,
+        lr=config.optim.lr,
+        head=head,
+        **head_options,
+    )
+
+
+def enable_checkpointing(model: nn.Module, value: int | str | None) -> None:
+    """``train.checkpoint_activations`` on ``model`` (before DDP / torch.compile wrap it)."""
+    if value is None:
+        return
+    from resnetv2.nn.checkpointing import enable_activation_checkpointing
+
+    enable_activation_checkpointing(model, value)
+
+
+__all__ = [
+    "InitWeightsError",
+    "enable_checkpointing",
+    "init_weights_record",
+    "load_pretrained",
+    "preprocessing_defaults",
+    "prepare",
+    "resumed_preprocessing",
+    "resumed_spec",
+]
