@@ -84,8 +84,9 @@ def test_init_weights_give_a_new_head_and_the_source_backbone(tmp_path, make_con
     assert list(trainer.data.std) == pytest.approx(PRE["std"])
 
 
-def test_freeze_backbone_trains_the_head_only(tmp_path, make_config, source):
-    config = _config(make_config, source, **{"model.freeze": "backbone", "train.ema": False})
+@pytest.mark.parametrize("ema", [False, True])
+def test_freeze_backbone_trains_the_head_only(tmp_path, make_config, source, ema):
+    config = _config(make_config, source, **{"model.freeze": "backbone", "train.ema": ema})
     trainer = Trainer(config, out=tmp_path / "run", quiet=True, progress=False)
     result = trainer.fit()
     head = [p for n, p in trainer.model.named_parameters() if n.startswith("head.")]

@@ -24,6 +24,13 @@ class ModelEMA:
             param.requires_grad_(False)
         self.decay = decay
         self.updates = 0
+        # Frozen tensors (a fine-tuning run's backbone) are copied, not averaged: averaging
+        # equal values can still move them by a rounding error.
+        self.fixed = {n for n, p in model.named_parameters() if not p.requires_grad}
+        for name, module in model.named_modules():
+            if getattr(module, "frozen", False):
+                prefix = f"{name}." if name else ""
+                self.fixed.update(prefix + b for b, _ in module.named_buffers(recurse=False))
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
@@ -32,7 +39,7 @@ class ModelEMA:
         ema_state = self.module.state_dict()
         for name, value in model.state_dict().items():
             target = ema_state[name]
-            if target.dtype.is_floating_point:
+            if target.dtype.is_floating_point and name not in self.fixed:
                 target.mul_(decay).add_(value.detach(), alpha=1 - decay)
             else:
                 target.copy_(value)

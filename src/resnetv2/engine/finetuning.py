@@ -1,4 +1,4 @@
-"""The trainer's fine-tuning and activation-checkpointing set-up.
+"""The trainer's model set-up: a fresh or pretrained network, fine-tuning, checkpointing.
 
 Fine-tuning (``model.init_weights``) follows the seed tutorial's two modes through
 :func:`resnetv2.convert.load_init_weights` and :func:`resnetv2.finetune.prepare_finetune`:
@@ -159,6 +159,47 @@ def prepare(model: nn.Module, config: TrainConfig, num_classes: int | None) -> l
     )
 
 
+def build_model(
+    config: TrainConfig,
+    data,
+    *,
+    device,
+    channels_last: bool,
+    sync_bn: bool,
+    pretrained: nn.Module | None,
+    run_dir: Path,
+) -> tuple[nn.Module, list[dict] | None]:
+    """The model to train and, when fine-tuning, its parameter groups for the optimiser.
+
+    ``pretrained``: the model from :func:`load_pretrained` (a fresh fine-tuning run); a
+    resumed fine-tuning run (``pretrained=None``) rebuilds the run's own architecture.
+    """
+    import torch
+
+    from resnetv2.engine import distributed as ddp
+    from resnetv2.nn import ResNetV2
+
+    finetuning = config.model.init_weights is not None
+    if pretrained is not None:
+        model = pretrained
+    elif finetuning:  # resuming: the checkpoint restores every tensor
+        model = ResNetV2(resumed_spec(run_dir))
+    else:
+        spec = config.build_spec(num_classes=data.num_classes, in_channels=data.in_channels)
+        model = ResNetV2(spec)
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if sync_bn:
+        model = ddp.convert_sync_batchnorm(model)
+    groups = None
+    if finetuning:
+        # After the sync-BN swap, so the frozen layers are the ones that train.
+        groups = prepare(model, config, None if pretrained is None else data.num_classes)
+        model.train()
+    return model, groups
+
+
 def enable_checkpointing(model: nn.Module, value: int | str | None) -> None:
     """``train.checkpoint_activations`` on ``model`` (before DDP / torch.compile wrap it)."""
     if value is None:
@@ -170,6 +211,7 @@ def enable_checkpointing(model: nn.Module, value: int | str | None) -> None:
 
 __all__ = [
     "InitWeightsError",
+    "build_model",
     "enable_checkpointing",
     "init_weights_record",
     "load_pretrained",

@@ -159,28 +159,15 @@ class Trainer(CheckpointingMixin):
             raise DataError("data: the training and validation sets must both be non-empty")
         self.data = data
         self.log.info("data: %s", data.summary())
-        if pretrained is not None:
-            model = pretrained
-        elif finetuning:  # resuming: the checkpoint restores every tensor
-            from resnetv2.nn import ResNetV2
-
-            model = ResNetV2(finetune.resumed_spec(self.run_dir))
-        else:
-            from resnetv2.nn import ResNetV2
-
-            spec = cfg.build_spec(num_classes=data.num_classes, in_channels=data.in_channels)
-            model = ResNetV2(spec)
-        model = model.to(self.device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        if t.sync_bn and self.ctx.enabled:
-            model = ddp.convert_sync_batchnorm(model)
-        finetune_groups = None
-        if finetuning:
-            # After the sync-BN swap, so the frozen layers are the ones that train.
-            num_classes = None if pretrained is None else data.num_classes
-            finetune_groups = finetune.prepare(model, cfg, num_classes)
-            model.train()
+        model, finetune_groups = finetune.build_model(
+            cfg,
+            data,
+            device=self.device,
+            channels_last=self.channels_last,
+            sync_bn=t.sync_bn and self.ctx.enabled,
+            pretrained=pretrained,
+            run_dir=self.run_dir,
+        )
         self.spec = model.spec
         if self.spec.num_classes != data.num_classes:
             raise DataError(
