@@ -23,3 +23,46 @@ def test_readme_main_job_command_trains_by_default():
     train = [c for c in readme if "pytest" not in c]
     assert len(train) == 1
     assert train[0].endswith(".venv/bin/resnetv2 train")
+
+
+def _cli_lines() -> list[list[str]]:
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Command line", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = []
+    for line in block.splitlines():
+        line = line.split("  #", 1)[0].strip()
+        if "resnetv2 " not in line:
+            continue
+        words = shlex.split(line)
+        start = words.index("resnetv2") if "resnetv2" in words else words.index("-m") + 1
+        commands.append(words[start + 1 :])
+    return commands
+
+
+def test_every_readme_command_parses():
+    from resnetv2.cli import build_parser
+
+    commands = _cli_lines()
+    assert len(commands) >= 15
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)  # argparse exits (fails the test) on a bad flag
+        assert callable(args.func), argv
+
+
+def test_readme_inspection_commands_run(tmp_path, capsys):
+    from resnetv2.cli import main
+
+    ran = 0
+    for argv in _cli_lines():
+        if argv[0] in ("depths", "summary"):
+            argv = [str(tmp_path / a) if a.endswith(".png") else a for a in argv]
+            assert main(argv) == 0, argv
+            ran += 1
+    assert ran >= 5
+    assert (tmp_path / "arch.png").stat().st_size > 10_000
+    out = capsys.readouterr().out
+    assert '"params": 25549352' in out  # the resnetv2_50 --json summary
+    assert "estimated peak training memory" in out

@@ -1,0 +1,212 @@
+"""The typed sections of a training config (what each YAML key means and its default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from resnetv2.errors import ResNetV2Error
+
+DEFAULT_RECIPE = "digits"
+
+
+class ConfigError(ResNetV2Error, ValueError):
+    """A recipe or config is invalid: unknown key, wrong type or out-of-range value."""
+
+
+@dataclass
+class ModelConfig:
+    """The architecture: a preset or a depth, plus any spec option (``resnetv2 depths``).
+
+    ``options`` holds :func:`resnetv2.make_spec` options (``widths``, ``block``,
+    ``drop_path_rate``...). ``num_classes`` and ``in_channels`` default to the data's.
+
+    Fine-tuning (the seed tutorial's two modes, :mod:`resnetv2.finetune`): ``init_weights``
+    is a weights file, a run folder, ``timm:NAME`` or ``pytorchcv:NAME``
+    (:func:`resnetv2.convert.load_init_weights`). Without a preset, depth or backbone option
+    the architecture is the weights' own. The model always gets a new classifier head for
+    the data's classes (``options.head: dense`` for the tutorial's dense head).
+    ``freeze: backbone`` trains the head only (frozen BatchNorm keeps its statistics);
+    ``none`` trains everything, the pretrained layers at ``backbone_lr_scale`` × the lr.
+    """
+
+    preset: str | None = None
+    depth: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    init_weights: str | None = None
+    freeze: Literal["backbone", "none"] = "none"
+    backbone_lr_scale: float = 1.0
+
+    def architecture_given(self) -> bool:
+        """Whether a preset, depth or backbone option is set (not only head options)."""
+        return (
+            self.preset is not None
+            or self.depth is not None
+            or any(k not in HEAD_OPTION_NAMES for k in self.options)
+        )
+
+
+#: ``model.options`` that describe the classifier head only; with ``init_weights`` they
+#: shape the new head and leave the pretrained backbone's architecture alone.
+HEAD_OPTION_NAMES = frozenset(
+    {"head", "head_hidden", "head_dropout", "dropout", "classifier", "num_classes", "in_channels"}
+)
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how batches are made (see ``docs/data.md``).
+
+    ``image_size`` (``PX`` or ``[H, W]``) resizes every image; ``mean``/``std`` (both or
+    neither) fix the normalisation instead of measuring it on the training split. With
+    ``model.init_weights`` all three default to the weights' preprocessing metadata.
+    """
+
+    source: str = "digits"
+    val_data: str | None = None
+    val_split: float | None = None
+    data_dir: str | None = None
+    download: bool = False
+    image_size: int | list[int] | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    augment: str = "auto"
+    batch_size: int = 128
+    eval_batch_size: int | None = None
+    workers: int = 0
+    drop_last: bool = False
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser. Weight decay never applies to norm layers or biases."""
+
+    name: Literal["sgd", "adamw", "adam"] = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    amsgrad: bool = False
+    decay_norm_and_bias: bool = False
+
+
+@dataclass
+class PlateauConfig:
+    """Reduce the learning rate when a metric stops improving (Keras' ReduceLROnPlateau)."""
+
+    monitor: Literal["val_loss", "val_acc"] = "val_loss"
+    factor: float = 0.1
+    patience: int = 10
+    min_delta: float = 1e-4
+    cooldown: int = 0
+    min_lr: float = 0.0
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule, evaluated at every optimiser step.
+
+    ``multistep`` milestones are fractions of the run (He et al.: ``[0.5, 0.75]``, lr ÷10);
+    ``warmup_epochs`` of ``linear`` warm-up ramp from ``warmup_lr`` to the base lr, while
+    ``constant`` warm-up holds ``warmup_lr`` (He et al.'s 0.01 for ResNet-1001).
+    ``onecycle`` ramps up over ``pct_start`` of the run and anneals to ``lr / final_div``.
+    ``plateau`` (also usable with any name) multiplies the lr when a metric stalls.
+    """
+
+    name: Literal["constant", "cosine", "multistep", "onecycle", "plateau"] = "cosine"
+    warmup_epochs: float = 0.0
+    warmup: Literal["linear", "constant"] = "linear"
+    warmup_lr: float | None = None
+    milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])
+    gamma: float = 0.1
+    min_lr: float = 0.0
+    pct_start: float = 0.25
+    div_factor: float = 25.0
+    final_div: float = 1e4
+    anneal: Literal["cos", "linear"] = "cos"
+    plateau: PlateauConfig | None = None
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    monitor: Literal["val_loss", "val_acc"] = "val_acc"
+    patience: int = 10
+    min_delta: float = 0.0
+
+
+@dataclass
+class CallbacksConfig:
+    """Optional callbacks; the CSV log, checkpoints and the NaN guard are always on."""
+
+    early_stopping: EarlyStoppingConfig | None = None
+    tensorboard: bool = False
+    keep_checkpoints: int = 2
+
+
+@dataclass
+class TrainSection:
+    """The loop: epochs, seed, loss, regularisation and device settings.
+
+    ``amp`` (bf16 autocast) defaults to on for CUDA only; ``channels_last`` to on everywhere,
+    since ``benchmarks/train_overhead.py --cpu-settings`` measured it faster on CPU as well
+    (docs/bench-training.md).
+    ``threads`` sets PyTorch's intra-op CPU threads for the run (``null``: PyTorch's default);
+    small nets on a busy machine train far faster with 1 (docs/bench-training.md).
+    ``checkpoint_activations`` (``null``: off) recomputes activations in backward to save
+    memory (Chen et al. 2016): ``sqrt`` segments, ``unit`` (every residual unit, also ``-1``)
+    or a segment count (:mod:`resnetv2.nn.checkpointing`).
+    """
+
+    epochs: int = 10
+    seed: int = 0
+    deterministic: bool = False
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None
+    ema: bool = False
+    ema_decay: float = 0.999
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False
+    amp: Literal["auto", "on", "off"] = "auto"
+    channels_last: Literal["auto", "on", "off"] = "auto"
+    sync_bn: bool = False
+    threads: int | None = None
+    checkpoint_activations: int | str | None = None
+
+
+@dataclass
+class TrainConfig:
+    """A complete training configuration (one recipe, after overrides)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainSection = field(default_factory=TrainSection)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    name: str = "custom"
+    description: str = ""
+
+    def build_spec(self, *, num_classes: int | None = None, in_channels: int | None = None):
+        """The :class:`ResNetV2Spec` this config describes (data-derived fields filled in)."""
+        from resnetv2.options import make_spec
+
+        options = dict(self.model.options)
+        if num_classes is not None:
+            options.setdefault("num_classes", num_classes)
+        if in_channels is not None:
+            options.setdefault("in_channels", in_channels)
+        base: str | int | None = self.model.preset
+        if base is None:
+            base = self.model.depth
+        elif self.model.depth is not None:
+            options["depth"] = self.model.depth
+        if base is None and "units" not in options:
+            raise ConfigError("model: give a preset, a depth or options.units")
+        return make_spec(base, **options)
+
+
+# --------------------------------------------------------------------------- validation

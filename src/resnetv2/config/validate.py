@@ -1,0 +1,228 @@
+"""Strict conversion of plain data (YAML) into a :class:`TrainConfig`, and back."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, Union, get_args, get_origin
+
+from resnetv2.config.sections import ConfigError, TrainConfig
+
+
+def suggest_key(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin in (list, dict):
+        return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            hint = suggest_key(str(value), [str(c) for c in choices])
+            raise ConfigError(
+                f"{where} must be one of {', '.join(map(str, choices))}; got {value!r}{hint}"
+            )
+        return value
+    if dataclasses.is_dataclass(tp):
+        if value is True:  # `early_stopping: true` means "on, with defaults"
+            value = {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping of {tp.__name__} fields, got {value!r}")
+        return _build(tp, value, where)
+    if origin is list:
+        (item,) = get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):
+            try:  # YAML 1.1 reads `1e-4` (no dot) as a string
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{where} must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {where}")  # a bug, not user input
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in hints:
+            path = f"{where}.{key}" if where else str(key)
+            raise ConfigError(
+                f"unknown key {path!r}{suggest_key(str(key), names)}; valid keys"
+                f"{' in ' + where if where else ''}: {', '.join(names)}"
+            )
+        kwargs[key] = _convert(value, hints[key], f"{where}.{key}" if where else key)
+    return cls(**kwargs)
+
+
+def _check_ranges(config: TrainConfig) -> None:
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    d, o, s, t = config.data, config.optim, config.schedule, config.train
+    need(d.batch_size >= 1, f"data.batch_size must be >= 1, got {d.batch_size}")
+    need(
+        d.eval_batch_size is None or d.eval_batch_size >= 1,
+        f"data.eval_batch_size must be >= 1, got {d.eval_batch_size}",
+    )
+    need(d.workers >= 0, f"data.workers must be >= 0, got {d.workers}")
+    need(
+        d.val_split is None or 0 < d.val_split < 1,
+        f"data.val_split must be a fraction in (0, 1), got {d.val_split}",
+    )
+    need(o.lr > 0 and math.isfinite(o.lr), f"optim.lr must be a positive number, got {o.lr}")
+    need(o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}")
+    need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum}")
+    need(len(o.betas) == 2, f"optim.betas must have two numbers, got {o.betas}")
+    need(
+        not o.nesterov or (o.name == "sgd" and o.momentum > 0),
+        "optim.nesterov needs optim.name sgd with momentum > 0",
+    )
+    need(o.amsgrad is False or o.name in ("adam", "adamw"), "optim.amsgrad needs adam or adamw")
+    need(t.epochs >= 1, f"train.epochs must be >= 1, got {t.epochs}")
+    need(0 <= t.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
+    need(t.grad_clip is None or t.grad_clip > 0, "train.grad_clip must be > 0 (or null)")
+    need(0 < t.ema_decay < 1, f"train.ema_decay must be in (0, 1), got {t.ema_decay}")
+    need(t.threads is None or t.threads >= 1, "train.threads must be >= 1 (or null)")
+    if t.checkpoint_activations is not None:
+        from resnetv2.memory import MemoryEstimateError, parse_checkpoint_segments
+
+        try:
+            t.checkpoint_activations = parse_checkpoint_segments(str(t.checkpoint_activations))
+        except MemoryEstimateError as exc:
+            raise ConfigError(f"train.checkpoint_activations: {exc}") from None
+    if isinstance(d.image_size, list):
+        need(
+            len(d.image_size) == 2 and all(v >= 1 for v in d.image_size),
+            f"data.image_size must be PX or [H, W], got {d.image_size}",
+        )
+    else:
+        need(d.image_size is None or d.image_size >= 1, "data.image_size must be >= 1")
+    need((d.mean is None) == (d.std is None), "data.mean and data.std: give both or neither")
+    if d.std is not None:
+        need(len(d.mean) == len(d.std), "data.mean and data.std must have the same length")
+        need(all(v > 0 for v in d.std), f"data.std values must be > 0, got {d.std}")
+    m = config.model
+    need(
+        0 <= m.backbone_lr_scale <= 1e3 and math.isfinite(m.backbone_lr_scale),
+        f"model.backbone_lr_scale must be in [0, 1000], got {m.backbone_lr_scale}",
+    )
+    need(
+        m.init_weights is not None or (m.freeze == "none" and m.backbone_lr_scale == 1.0),
+        "model.freeze and model.backbone_lr_scale need model.init_weights (the pretrained "
+        "weights to fine-tune)",
+    )
+    need(
+        m.freeze == "none" or m.backbone_lr_scale == 1.0,
+        "model.backbone_lr_scale needs model.freeze none (a frozen backbone has no lr)",
+    )
+    need(s.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0")
+    need(all(0 < m < 1 for m in s.milestones), "schedule.milestones are fractions in (0, 1)")
+    need(list(s.milestones) == sorted(s.milestones), "schedule.milestones must increase")
+    need(0 < s.gamma <= 1, "schedule.gamma must be in (0, 1]")
+    need(0 < s.pct_start < 1, "schedule.pct_start must be in (0, 1)")
+    need(s.div_factor >= 1 and s.final_div >= 1, "schedule div factors must be >= 1")
+    if s.plateau is not None:
+        need(0 < s.plateau.factor < 1, "schedule.plateau.factor must be in (0, 1)")
+        need(s.plateau.patience >= 0, "schedule.plateau.patience must be >= 0")
+    es = config.callbacks.early_stopping
+    if es is not None:
+        need(es.patience >= 0, "callbacks.early_stopping.patience must be >= 0")
+    need(config.callbacks.keep_checkpoints >= 1, "callbacks.keep_checkpoints must be >= 1")
+    from resnetv2.options import OPTION_NAMES
+
+    for key in config.model.options:
+        if key in ("depth",):
+            raise ConfigError("model.options.depth: give the depth as model.depth")
+        if key not in OPTION_NAMES:
+            raise ConfigError(
+                f"unknown key 'model.options.{key}'{suggest_key(key, sorted(OPTION_NAMES))}; "
+                "valid spec options: " + ", ".join(sorted(OPTION_NAMES))
+            )
+
+
+def config_from_dict(data: Mapping[str, Any], *, check_spec: bool = True) -> TrainConfig:
+    """Validate a config mapping (e.g. parsed YAML) into a :class:`TrainConfig`.
+
+    With ``check_spec`` the architecture is resolved too (data-dependent fields use
+    placeholders), so a bad depth fails here rather than after the data is loaded.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
+    config = _build(TrainConfig, data, "")
+    _check_ranges(config)
+    if check_spec:
+        from resnetv2.errors import SpecError
+
+        try:
+            if config.model.init_weights is None or config.model.architecture_given():
+                config.build_spec(num_classes=10, in_channels=3)
+        except SpecError as exc:
+            raise ConfigError(f"model: {exc}") from exc
+    return config
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The config as plain data (what ``config.yaml`` holds): tuples become lists."""
+    import json
+
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+# --------------------------------------------------------------------------- files
