@@ -12,12 +12,14 @@ from resnetv2.config import (
     load_recipe,
 )
 
-
-def test_shipped_recipes_are_the_documented_four():
-    assert set(list_recipes()) == {"digits", "cifar-paper", "cifar-fast", "seed"}
+RECIPES = {"digits", "images", "finetune", "cifar-paper", "cifar-fast", "seed"}
 
 
-@pytest.mark.parametrize("name", ["digits", "cifar-paper", "cifar-fast", "seed"])
+def test_shipped_recipes_are_the_documented_ones():
+    assert set(list_recipes()) == RECIPES
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_parses_and_builds_its_spec(name):
     config = load_recipe(name)
     assert config.name == name

@@ -320,3 +320,24 @@ def test_checkpoint_activations_flag(tmp_path, capsys):
         main(["train", "--checkpoint-activations", "many", "--out", str(tmp_path / "x")])
     assert exc.value.code == 2
     assert "'sqrt', 'unit' or a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, recipe",
+    [
+        ([], "digits"),
+        (["--data", "digits"], "digits"),
+        (["--data", "photos/", "--val-split", "0.2"], "images"),
+        (["--data", "cifar10"], "images"),
+        (["--init-weights", "run/", "--data", "photos/"], "finetune"),
+        (["--recipe", "seed", "--data", "photos/"], "seed"),
+    ],
+)
+def test_recipe_chosen_when_none_is_named(argv, recipe):
+    from resnetv2.cli import build_parser
+    from resnetv2.cli.train import build_config
+
+    config = build_config(build_parser().parse_args(["train", *argv]))
+    assert config.name == recipe
+    if recipe == "images":
+        assert config.data.augment == "auto" and config.train.threads is None

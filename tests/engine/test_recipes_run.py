@@ -6,10 +6,18 @@ from resnetv2.config import apply_overrides, load_recipe
 from resnetv2.engine import train
 
 SHRINK = {
+    "images": {"model.depth": 8},
+    "finetune": {"model.depth": 8},
     "cifar-paper": {"model.depth": 11},
     "cifar-fast": {"model.options.width_multiplier": 0.125},
     "seed": {"model.depth": 11, "model.options": {"width_multiplier": 0.25}},
 }
+
+
+def test_every_shipped_recipe_is_exercised():
+    from resnetv2.config import list_recipes
+
+    assert set(list_recipes()) == set(SHRINK) | {"digits"}  # digits: tests/cli/test_train.py
 
 
 @pytest.mark.parametrize("name", sorted(SHRINK))

@@ -108,7 +108,12 @@ def register(subparsers) -> None:
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", metavar="YAML", help="a config file (e.g. RUN/config.yaml)")
-    source.add_argument("--recipe", metavar="NAME", help="a shipped recipe (default: digits)")
+    source.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="a shipped recipe: digits, images, finetune, cifar-paper, cifar-fast, seed "
+        "(default: digits; images when --data is other data; finetune with --init-weights)",
+    )
     parser.add_argument("--out", metavar="RUN", help="run folder (must not exist or be empty)")
     parser.add_argument("--resume", metavar="RUN", help="continue the run in RUN")
     parser.add_argument(
@@ -136,6 +141,15 @@ def _dest(key: str) -> str:
     return "cfg__" + key.replace(".", "__")
 
 
+def default_recipe(args: argparse.Namespace) -> str:
+    """The recipe used when none is named: ``finetune`` with ``--init-weights``, ``images``
+    for data other than digits, else ``digits`` (the zero-argument default)."""
+    if getattr(args, _dest("model.init_weights")):
+        return "finetune"
+    data = getattr(args, _dest("data.source"))
+    return "images" if data not in (None, "digits") else "digits"
+
+
 def build_config(args: argparse.Namespace):
     """The recipe/config named by the flags, with every flag applied on top."""
     from resnetv2.config import (
@@ -153,7 +167,7 @@ def build_config(args: argparse.Namespace):
     elif args.resume and (Path(args.resume) / "config.yaml").is_file():
         config = load_config(Path(args.resume) / "config.yaml")
     else:
-        config = load_recipe("digits")
+        config = load_recipe(default_recipe(args))
     overrides: dict[str, Any] = {}
     for _, key, _ in _FLAGS:
         overrides[key] = getattr(args, _dest(key))
