@@ -173,3 +173,26 @@ def test_activation_checkpointing_gives_the_same_run(tmp_path, make_config, segm
     # statistics: the recomputation runs the same kernels on the same inputs.
     assert [r["train_loss"] for r in plain.history] == [r["train_loss"] for r in checked.history]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_grayscale_weights_fine_tune_on_rgb_folder(tmp_path):
+    """1-channel weights (digits) on PNGs that decode to RGB: the data follow the weights."""
+    source = create_model(8, block="basic", widths=[4, 8, 16], in_channels=1, num_classes=10)
+    prep = {"input_size": [8, 8], "in_channels": 1, "mean": [0.3], "std": [0.3]}
+    save_model(source, tmp_path / "gray.safetensors", preprocessing=prep)
+    folder = tmp_path / "rgb"
+    for c, colour in enumerate([(255, 0, 0), (0, 0, 255), (0, 255, 0)]):
+        (folder / f"c{c}").mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (8, 8), tuple(v // (i + 1) for v in colour)).save(
+                folder / f"c{c}" / f"{i}.png"
+            )
+    from resnetv2.cli import main
+
+    argv = ["train", "--init-weights", str(tmp_path / "gray.safetensors"), "--data", str(folder)]
+    argv += ["--val-split", "0.5", "--epochs", "1", "--threads", "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    state, meta = load_weights(tmp_path / "run" / "model.safetensors")
+    assert meta["spec"]["in_channels"] == 1 and meta["spec"]["num_classes"] == 3
+    assert meta["preprocessing"]["in_channels"] == 1
+    assert state["stem.conv.weight"].shape[1] == 1

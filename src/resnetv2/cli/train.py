@@ -34,6 +34,11 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--val-split", "data.val_split", {"type": float, "metavar": "F", "help": "val fraction"}),
     ("--data-dir", "data.data_dir", {"metavar": "DIR", "help": "where CIFAR archives live"}),
     ("--image-size", "data.image_size", {"type": int, "metavar": "PX"}),
+    (
+        "--channels",
+        "data.channels",
+        {"type": int, "choices": (1, 3), "help": "convert images: 1 grayscale, 3 RGB"},
+    ),
     ("--augment", "data.augment", {"choices": ("auto", "standard", "seed", "digits", "none")}),
     ("--batch-size", "data.batch_size", {"type": int, "metavar": "B", "help": "global batch"}),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),

@@ -57,9 +57,10 @@ HEAD_OPTION_NAMES = frozenset(
 class DataConfig:
     """Where the images come from and how batches are made (see ``docs/data.md``).
 
-    ``image_size`` (``PX`` or ``[H, W]``) resizes every image; ``mean``/``std`` (both or
-    neither) fix the normalisation instead of measuring it on the training split. With
-    ``model.init_weights`` all three default to the weights' preprocessing metadata.
+    ``image_size`` (``PX`` or ``[H, W]``) resizes every image; ``channels`` (1 or 3)
+    converts images to grayscale or RGB; ``mean``/``std`` (both or neither) fix the
+    normalisation instead of measuring it on the training split. With
+    ``model.init_weights`` all four default to the weights' preprocessing metadata.
     """
 
     source: str = "digits"
@@ -68,6 +69,7 @@ class DataConfig:
     data_dir: str | None = None
     download: bool = False
     image_size: int | list[int] | None = None
+    channels: int | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
     augment: str = "auto"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ import torch
 from resnetv2.data.badimages import SkippedImages, check_on_bad_image, warn_skipped
 from resnetv2.data.bundle import DataBundle
 from resnetv2.data.cached import CACHE_FOLDER_NAME, choose_image_size, decode_files
+from resnetv2.data.channels import check_channels, convert_channels
 from resnetv2.data.cifar import load_cifar
 from resnetv2.data.decode import BadImageError, DecodeOptions, decode_image
 from resnetv2.data.digits import DIGITS_SPLIT_SEED, DIGITS_VAL_SPLIT, load_digits_arrays
@@ -51,6 +53,7 @@ def load_data(
     std: Sequence[float] | None = None,
     decode_options: DecodeOptions | None = None,
     progress: bool = True,
+    channels: int | None = None,
 ) -> DataBundle:
     """Load ``source`` — ``'digits'``, ``'cifar10'``, ``'cifar100'`` or a class-folder
     directory — into a :class:`DataBundle`.
@@ -63,9 +66,20 @@ def load_data(
     into memory when the data fit ``memory_budget`` bytes, otherwise streams from disk;
     decoded folder data are cached on disk (``cache_dir``, default a hidden
     ``.resnetv2-cache`` folder inside the data folder) unless ``cache=False``. CIFAR is looked
-    for in ``data_dir`` and downloaded only with ``download=True``.
+    for in ``data_dir`` and downloaded only with ``download=True``. ``channels`` (1 or 3)
+    converts the images to grayscale or RGB (:mod:`resnetv2.data.channels`) before the
+    normalisation statistics are measured; by default the data keep their own channels.
     """
     check_on_bad_image(on_bad_image)
+    if check_channels(channels) is not None:
+        # Statistics must describe the converted images, so they are (re)made afterwards.
+        bundle = load_data(
+            source, val_dir=val_dir, val_split=val_split, seed=seed, image_size=image_size,
+            cache_dir=cache_dir, cache=cache, on_bad_image=on_bad_image, storage=storage,
+            memory_budget=memory_budget, data_dir=data_dir, download=download,
+            decode_options=decode_options, progress=progress,
+        )  # fmt: skip
+        return with_channels(bundle, channels, mean, std)
     if storage not in STORAGE_MODES:
         raise DataError(
             f"storage must be one of {', '.join(map(repr, STORAGE_MODES))}; got {storage!r}"
@@ -111,6 +125,32 @@ def load_data(
         std=std,
         options=options,
         progress=progress,
+    )
+
+
+def with_channels(bundle: DataBundle, channels: int, mean=None, std=None) -> DataBundle:
+    """``bundle`` with its images converted to ``channels`` channels and fresh statistics."""
+    if bundle.in_channels == channels:
+        if mean is None and std is None:
+            return bundle
+        given_mean, given_std = _statistics(None, mean, std, channels)
+        return dataclasses.replace(bundle, mean=given_mean, std=given_std)
+    if bundle.train_images is None:
+        raise DataError(
+            f"converting {bundle.in_channels}-channel images to {channels} channels needs the "
+            "in-memory (cached) storage; this dataset streams from disk. Convert the files "
+            "themselves, or raise memory_budget"
+        )
+    train_x = convert_channels(bundle.train_images, channels)
+    val_x = convert_channels(bundle.val_images, channels)
+    stats_mean, stats_std = _statistics(train_x, mean, std, channels)
+    return dataclasses.replace(
+        bundle,
+        in_channels=channels,
+        train_images=train_x,
+        val_images=val_x,
+        mean=stats_mean,
+        std=stats_std,
     )
 
 

@@ -33,6 +33,7 @@ def load_training_data(config: DataConfig, *, seed: int = 0, progress: bool = Tr
             image_size=tuple(config.image_size)
             if isinstance(config.image_size, list)
             else config.image_size,
+            channels=config.channels,
             mean=config.mean,
             std=config.std,
             data_dir=config.data_dir,

@@ -53,8 +53,8 @@ def load_pretrained(config: TrainConfig) -> tuple[nn.Module, dict[str, Any]]:
 
 
 def preprocessing_defaults(config: TrainConfig, metadata: dict[str, Any]) -> TrainConfig:
-    """``config`` with ``data.image_size``/``mean``/``std`` from the weights' metadata
-    wherever the user left them unset (null)."""
+    """``config`` with ``data.image_size``/``channels``/``mean``/``std`` from the weights'
+    metadata wherever the user left them unset (null)."""
     pre = metadata.get("preprocessing") or {}
     data = config.data
     changes: dict[str, Any] = {}
@@ -62,6 +62,10 @@ def preprocessing_defaults(config: TrainConfig, metadata: dict[str, Any]) -> Tra
     if data.image_size is None and isinstance(size, (list, tuple)) and len(size) == 2:
         h, w = (int(v) for v in size)
         changes["image_size"] = h if h == w else [h, w]
+    channels = pre.get("in_channels")
+    if data.channels is None and channels in (1, 3):
+        # e.g. weights trained on 1-channel digits, fine-tuned on RGB-decoded PNG folders
+        changes["channels"] = int(channels)
     mean, std = pre.get("mean"), pre.get("std")
     if data.mean is None and data.std is None and mean is not None and std is not None:
         changes["mean"] = [float(v) for v in mean]

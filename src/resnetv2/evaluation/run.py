@@ -73,8 +73,10 @@ def load_eval_data(model, data: str | None, run: Path | None, *, split: str, dat
     """
     from resnetv2.data import BUILTIN_DATASETS, load_data
 
-    size, mean, std, _ = _preprocessing(model)
+    size, mean, std, channels = _preprocessing(model)
     common: dict[str, Any] = {"image_size": size, "mean": mean, "std": std}
+    if channels in (1, 3):
+        common["channels"] = channels
     if data is None:
         if run is None:
             raise EvaluationError("a weights file has no recorded data; pass --data")
