@@ -54,3 +54,53 @@ def val_shard(bundle, start: int, stop: int):
     if bundle.val_files is not None:
         changes["val_files"] = list(bundle.val_files[start:stop])
     return dataclasses.replace(bundle, **changes)
+
+
+def check_model_matches_data(spec, data, *, finetuning: bool) -> None:
+    """Refuse a model whose classes or input channels do not fit the data."""
+    if spec.num_classes != data.num_classes:
+        raise DataError(
+            f"the model has {spec.num_classes} classes but the data has "
+            f"{data.num_classes} ({', '.join(data.class_names[:10])}...); drop "
+            "model.options.num_classes (it defaults to the data's)"
+        )
+    if spec.in_channels != data.in_channels:
+        what = "the pretrained weights take" if finetuning else "the model takes"
+        fix = "set data.channels (--channels)" if finetuning else "drop model.options.in_channels"
+        raise DataError(
+            f"{what} {spec.in_channels} input channels but the images have "
+            f"{data.in_channels}; {fix}"
+        )
+
+
+def make_loaders(data, config: DataConfig, *, seed: int, device, ctx):
+    """``(train_loader, val_loader)`` for this process: the training batches of the global
+    batch, and this rank's unpadded shard of the validation set (each image counted once)."""
+    from resnetv2.engine import distributed as ddp
+
+    drop_last = config.drop_last
+    remainder = data.num_train % config.batch_size
+    if ctx.enabled and not drop_last and 0 < remainder < ctx.world_size:
+        # A last batch smaller than the process count would leave a rank with no images.
+        drop_last = True
+    augment = None if config.augment == "auto" else config.augment
+    train_loader = data.train_loader(
+        config.batch_size,
+        augment,
+        seed=seed,
+        device=device,
+        drop_last=drop_last,
+        num_workers=config.workers,
+    )
+    if len(train_loader) == 0:
+        raise DataError(
+            f"data.batch_size {config.batch_size} with drop_last leaves no batch of the "
+            f"{data.num_train} training images"
+        )
+    start, stop = ddp.shard_range(data.num_val, ctx)
+    val_loader = val_shard(data, start, stop).val_loader(
+        config.eval_batch_size or max(config.batch_size, 256),
+        device=device,
+        num_workers=config.workers,
+    )
+    return train_loader, val_loader

@@ -136,3 +136,22 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
         else:
             convert_sync_batchnorm(child)
     return module
+
+
+def share_run_dir(run_dir, ctx):
+    """Rank 0's run folder on every rank (or its error on every rank, so none hangs)."""
+    if not ctx.enabled:
+        return run_dir
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    from resnetv2.errors import ResNetV2Error
+
+    holder = [str(run_dir) if isinstance(run_dir, Path) else run_dir]
+    if isinstance(run_dir, ResNetV2Error):
+        holder = ["error:" + str(run_dir)]
+    dist.broadcast_object_list(holder, src=0)
+    if holder[0].startswith("error:"):
+        raise ResNetV2Error(holder[0][len("error:") :])
+    return Path(holder[0])

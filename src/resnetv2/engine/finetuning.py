@@ -95,6 +95,14 @@ def init_weights_record(config: TrainConfig, metadata: dict[str, Any]) -> dict[s
     return record
 
 
+def describe_init(info: dict[str, Any]) -> str:
+    """One log line for :func:`init_weights_record`'s record."""
+    text = f"{info['source']}, freeze {info['freeze']}"
+    if info["backbone_lr_scale"] != 1.0:
+        text += f", backbone lr x{info['backbone_lr_scale']:g}"
+    return text + ", new classifier head"
+
+
 def _plain_json(value: Any) -> bool:
     try:
         json.dumps(value)

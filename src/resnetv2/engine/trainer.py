@@ -33,7 +33,12 @@ from resnetv2.engine.callbacks import (
     check_finite_loss,
 )
 from resnetv2.engine.checkpointing import CheckpointingMixin
-from resnetv2.engine.data import DataError, load_training_data, val_shard
+from resnetv2.engine.data import (
+    DataError,
+    check_model_matches_data,
+    load_training_data,
+    make_loaders,
+)
 from resnetv2.engine.ema import ModelEMA
 from resnetv2.engine.metrics import EvalSums, evaluate_sums
 from resnetv2.engine.optim import build_optimizer
@@ -116,25 +121,11 @@ class Trainer(CheckpointingMixin):
                 if not self.ctx.enabled:
                     raise
                 run_dir = exc
-        self.run_dir = self._share_run_dir(run_dir)
+        self.run_dir = ddp.share_run_dir(run_dir, self.ctx)
         self.log = setup_logging(self.run_dir, quiet=quiet, main=self.ctx.is_main)
         self._data = data
 
     # ------------------------------------------------------------------ set-up
-    def _share_run_dir(self, run_dir) -> Path:
-        """Rank 0's run folder on every rank (or its error on every rank, so none hangs)."""
-        if not self.ctx.enabled:
-            return run_dir
-        import torch.distributed as dist
-
-        holder = [str(run_dir) if isinstance(run_dir, Path) else run_dir]
-        if isinstance(run_dir, ResNetV2Error):
-            holder = ["error:" + str(run_dir)]
-        dist.broadcast_object_list(holder, src=0)
-        if holder[0].startswith("error:"):
-            raise ResNetV2Error(holder[0][len("error:") :])
-        return Path(holder[0])
-
     def _build(self) -> None:
         cfg = self.config
         t = cfg.train
@@ -149,7 +140,7 @@ class Trainer(CheckpointingMixin):
             pretrained, meta = finetune.load_pretrained(cfg)
             cfg = self.config = finetune.preprocessing_defaults(cfg, meta)
             self.init_info = finetune.init_weights_record(cfg, meta)
-            self.log.info("init weights: %s", _describe_init(self.init_info))
+            self.log.info("init weights: %s", finetune.describe_init(self.init_info))
         elif finetuning:
             cfg = self.config = finetune.resumed_preprocessing(cfg, self.run_dir)
         # The seed again: building the pretrained model may have drawn random numbers.
@@ -169,22 +160,7 @@ class Trainer(CheckpointingMixin):
             run_dir=self.run_dir,
         )
         self.spec = model.spec
-        if self.spec.num_classes != data.num_classes:
-            raise DataError(
-                f"the model has {self.spec.num_classes} classes but the data has "
-                f"{data.num_classes} ({', '.join(data.class_names[:10])}...); drop "
-                "model.options.num_classes (it defaults to the data's)"
-            )
-        if finetuning and self.spec.in_channels != data.in_channels:
-            raise DataError(
-                f"the pretrained weights take {self.spec.in_channels} input channels but the "
-                f"images have {data.in_channels}"
-            )
-        if self.spec.in_channels != data.in_channels:
-            raise DataError(
-                f"the model takes {self.spec.in_channels} input channels but the images have "
-                f"{data.in_channels}; drop model.options.in_channels"
-            )
+        check_model_matches_data(self.spec, data, finetuning=finetuning)
         # Before DDP and torch.compile wrap the model, so both see the checkpointed stages.
         finetune.enable_checkpointing(model, t.checkpoint_activations)
         self.model = model
@@ -192,31 +168,10 @@ class Trainer(CheckpointingMixin):
         self.ema = ModelEMA(model, t.ema_decay) if t.ema else None
         self.optimizer = build_optimizer(model, cfg.optim, finetune_groups=finetune_groups)
 
-        d = cfg.data
-        drop_last = d.drop_last
-        remainder = data.num_train % d.batch_size
-        if self.ctx.enabled and not drop_last and 0 < remainder < self.ctx.world_size:
-            # A last batch smaller than the process count would leave a rank with no images.
-            drop_last = True
-        augment = None if d.augment == "auto" else d.augment
-        self.train_loader = data.train_loader(
-            d.batch_size,
-            augment,
-            seed=t.seed,
-            device=self.device,
-            drop_last=drop_last,
-            num_workers=d.workers,
-        )
-        start, stop = ddp.shard_range(data.num_val, self.ctx)
-        self.val_loader = val_shard(data, start, stop).val_loader(
-            d.eval_batch_size or max(d.batch_size, 256), device=self.device, num_workers=d.workers
+        self.train_loader, self.val_loader = make_loaders(
+            data, cfg.data, seed=t.seed, device=self.device, ctx=self.ctx
         )
         self.steps_per_epoch = len(self.train_loader)
-        if self.steps_per_epoch == 0:
-            raise DataError(
-                f"data.batch_size {d.batch_size} with drop_last leaves no batch of the "
-                f"{data.num_train} training images"
-            )
         self.lr = build_lr_controller(cfg.schedule, cfg.optim.lr, t.epochs, self.steps_per_epoch)
         self.forward_model: nn.Module = model
         if self.ctx.enabled:
@@ -484,8 +439,9 @@ def train(
 ) -> TrainResult:
     """Train ``config`` into a run folder (``out``, or a fresh ``runs/<name>-<time>``), or
     continue the run in ``resume``. ``stop_after_epochs`` pauses (checkpointed) after that
-    many epochs of this session, for time-limited jobs; the result then has ``paused``. Raises :class:`TrainingInterrupted` after SIGTERM/SIGINT
-    (a checkpoint is written first)."""
+    many epochs of this session, for time-limited jobs (the result then has ``paused``).
+    Raises :class:`TrainingInterrupted` after SIGTERM/SIGINT (a checkpoint is written
+    first)."""
     trainer = Trainer(
         config,
         out=out,
@@ -497,13 +453,6 @@ def train(
         stop_after_epochs=stop_after_epochs,
     )
     return trainer.fit()
-
-
-def _describe_init(info: dict[str, Any]) -> str:
-    text = f"{info['source']}, freeze {info['freeze']}"
-    if info["backbone_lr_scale"] != 1.0:
-        text += f", backbone lr x{info['backbone_lr_scale']:g}"
-    return text + ", new classifier head"
 
 
 logging.getLogger("resnetv2.train").addHandler(logging.NullHandler())
