@@ -82,7 +82,36 @@ def _one_intra_op_thread():
         torch.set_num_threads(previous)
 
 
-class TensorBatchLoader:
+class ResumableLoader:
+    """Resume bookkeeping shared by the loaders: ``epoch`` and ``position`` (batches handed
+    out in that epoch) plus the settings (``CONFIG_KEYS``) that must match for an exact
+    resume. Subclasses set ``STATE_KIND`` so a state cannot be fed to the wrong loader."""
+
+    STATE_KIND = "resnetv2.loader"
+    CONFIG_KEYS = _CONFIG_KEYS
+    epoch: int
+    position: int
+
+    def _config(self) -> dict:
+        return {key: getattr(self, key) for key in self.CONFIG_KEYS}
+
+    def state_dict(self) -> dict:
+        """JSON-serialisable resume state."""
+        return {
+            "kind": self.STATE_KIND,
+            "epoch": self.epoch,
+            "position": self.position,
+            **self._config(),
+        }
+
+    def load_state_dict(self, state: dict, *, strict: bool = True) -> None:
+        """Resume at the saved epoch and position; refuses a state from a different setup."""
+        self.epoch, self.position = check_resume_state(
+            state, self._config(), kind=self.STATE_KIND, strict=strict
+        )
+
+
+class TensorBatchLoader(ResumableLoader):
     """Iterate ``(x, y)`` batches over uint8 ``images [N, C, H, W]`` and int ``labels [N]``.
 
     ``x`` is float32, normalised with ``mean``/``std`` (0..1 scale; computed from ``images``
@@ -94,6 +123,8 @@ class TensorBatchLoader:
     complete, advances to the next. Evaluation loaders (``shuffle=False``,
     ``drop_last=False``, ``augment='none'``) yield every sample exactly once, in order.
     """
+
+    STATE_KIND = STATE_KIND
 
     def __init__(
         self,
@@ -200,22 +231,3 @@ class TensorBatchLoader:
             self.position = index + 1
             yield batch
         self.epoch, self.position = epoch + 1, 0
-
-    def _config(self) -> dict:
-        return {key: getattr(self, key) for key in _CONFIG_KEYS}
-
-    def state_dict(self) -> dict:
-        """``epoch`` and ``position`` (batches handed out in that epoch) plus the settings
-        that must match for an exact resume. JSON-serialisable."""
-        return {
-            "kind": STATE_KIND,
-            "epoch": self.epoch,
-            "position": self.position,
-            **self._config(),
-        }
-
-    def load_state_dict(self, state: dict, *, strict: bool = True) -> None:
-        """Resume at the saved epoch and position; refuses a state from a different setup."""
-        self.epoch, self.position = check_resume_state(
-            state, self._config(), kind=STATE_KIND, strict=strict
-        )

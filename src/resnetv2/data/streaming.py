@@ -32,12 +32,11 @@ from resnetv2.data.augment import (
 )
 from resnetv2.data.badimages import SkippedImages, check_on_bad_image, warn_skipped
 from resnetv2.data.decode import BadImageError, DecodeOptions, decode_image
-from resnetv2.data.loaders import check_batch_size, check_resume_state
+from resnetv2.data.loaders import ResumableLoader, check_batch_size
 from resnetv2.data.rng import derive_seed, generator_for
 from resnetv2.errors import DataError
 
 STATE_KIND = "resnetv2.FileBatchLoader"
-_CONFIG_KEYS = ("num_samples", "batch_size", "shuffle", "drop_last", "augment", "seed")
 
 
 def v2_augmentation(name: str, image_size: tuple[int, int], fill: Sequence[float]):
@@ -183,12 +182,14 @@ class _EpochBatchSampler:
             yield self.order[index * self.batch_size : (index + 1) * self.batch_size]
 
 
-class FileBatchLoader:
+class FileBatchLoader(ResumableLoader):
     """Iterate ``(x, y)`` batches from a :class:`FileImageDataset` through a ``DataLoader``.
 
     Same interface as :class:`~resnetv2.data.loaders.TensorBatchLoader`: ``len()``,
     ``set_epoch``, ``state_dict`` / ``load_state_dict``; plus ``skipped``, the files left out.
     """
+
+    STATE_KIND = STATE_KIND
 
     def __init__(
         self,
@@ -270,19 +271,3 @@ class FileBatchLoader:
             )
         warn_skipped(epoch_skipped, self.num_samples)
         self.epoch, self.position = epoch + 1, 0
-
-    def _config(self) -> dict:
-        return {key: getattr(self, key) for key in _CONFIG_KEYS}
-
-    def state_dict(self) -> dict:
-        return {
-            "kind": STATE_KIND,
-            "epoch": self.epoch,
-            "position": self.position,
-            **self._config(),
-        }
-
-    def load_state_dict(self, state: dict, *, strict: bool = True) -> None:
-        self.epoch, self.position = check_resume_state(
-            state, self._config(), kind=STATE_KIND, strict=strict
-        )
