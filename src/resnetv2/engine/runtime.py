@@ -6,11 +6,26 @@ import contextlib
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from resnetv2.errors import ResNetV2Error
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM / SIGINT arrived; a checkpoint was written at the step boundary.
+
+    ``exit_code`` is the shell convention (128 + signal number: 143 for SIGTERM, 130 for
+    Ctrl-C)."""
+
+    def __init__(self, signum: int, checkpoint: Path | None) -> None:
+        self.signum = signum
+        self.checkpoint = checkpoint
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"{name}: checkpoint written to {checkpoint}; resume with --resume")
 
 
 def resolve_device(name: str) -> torch.device:

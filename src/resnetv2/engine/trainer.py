@@ -53,24 +53,15 @@ from resnetv2.engine.runfolder import (
     write_json,
     write_text,
 )
-from resnetv2.engine.runtime import StopSignals, deterministic_mode, resolve_device
+from resnetv2.engine.runtime import (
+    StopSignals,
+    TrainingInterrupted,
+    deterministic_mode,
+    resolve_device,
+)
 from resnetv2.engine.schedules import build_lr_controller
 from resnetv2.engine.state import resume_key
 from resnetv2.errors import ResNetV2Error
-
-
-class TrainingInterrupted(Exception):
-    """SIGTERM / SIGINT arrived; a checkpoint was written at the step boundary.
-
-    ``exit_code`` is the shell convention (128 + signal number: 143 for SIGTERM, 130 for
-    Ctrl-C)."""
-
-    def __init__(self, signum: int, checkpoint: Path | None) -> None:
-        self.signum = signum
-        self.checkpoint = checkpoint
-        self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
-        super().__init__(f"{name}: checkpoint written to {checkpoint}; resume with --resume")
 
 
 @dataclass
