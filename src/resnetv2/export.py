@@ -156,6 +156,20 @@ def _dynamic_shapes(dynamic_batch: bool):
     return ({0: torch.export.Dim("batch", min=1, max=65536)},)
 
 
+def _prepare(model, path, fmt: str, input_shape, dynamic_batch: bool, tolerance: float):
+    """``(example, parity inputs, eager outputs, result)`` shared by the exporters."""
+    import torch
+
+    # A batch of 2 keeps the exporter from specialising the batch dimension to 1.
+    example = torch.randn((2, *input_shape))
+    inputs = _parity_inputs(tuple(input_shape), dynamic_batch, 2)
+    expected = {b: model(x) for b, x in inputs.items()}
+    result = ExportResult(Path(path), fmt, (2 if not dynamic_batch else -1, *input_shape))
+    result.tolerance = tolerance
+    result.output_scale = max(y.abs().max().item() for y in expected.values())
+    return example, inputs, expected, result
+
+
 @_no_grad
 def export_onnx(
     model: nn.Module,
@@ -172,13 +186,9 @@ def export_onnx(
 
     from resnetv2.io import atomic_write_with
 
-    # A batch of 2 keeps the exporter from specialising the batch dimension to 1.
-    example = torch.randn((2, *input_shape))
-    inputs = _parity_inputs(tuple(input_shape), dynamic_batch, 2)
-    expected = {b: model(x) for b, x in inputs.items()}
-    result = ExportResult(Path(path), "onnx", (2 if not dynamic_batch else -1, *input_shape))
-    result.tolerance = tolerance
-    result.output_scale = max(y.abs().max().item() for y in expected.values())
+    example, inputs, expected, result = _prepare(
+        model, path, "onnx", input_shape, dynamic_batch, tolerance
+    )
 
     def write(tmp: Path) -> None:
         try:
@@ -278,14 +288,9 @@ def export_program(
 
     from resnetv2.io import atomic_write_with
 
-    example = torch.randn((2, *input_shape))
-    inputs = _parity_inputs(tuple(input_shape), dynamic_batch, 2)
-    expected = {b: model(x) for b, x in inputs.items()}
-    result = ExportResult(
-        Path(path), "torch-export", (2 if not dynamic_batch else -1, *input_shape)
+    example, inputs, expected, result = _prepare(
+        model, path, "torch-export", input_shape, dynamic_batch, tolerance
     )
-    result.tolerance = tolerance
-    result.output_scale = max(y.abs().max().item() for y in expected.values())
 
     def write(tmp: Path) -> None:
         try:
