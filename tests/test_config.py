@@ -12,7 +12,7 @@ from resnetv2.config import (
     load_recipe,
 )
 
-RECIPES = {"digits", "images", "finetune", "cifar-paper", "cifar-fast", "seed"}
+RECIPES = {"digits", "images", "finetune", "cifar-paper", "cifar-fast", "cifar-cpu", "seed"}
 
 
 def test_shipped_recipes_are_the_documented_ones():

@@ -58,3 +58,57 @@ def test_class_name_count_checked(tmp_path):
     model = resnetv2.create_model(8, block="basic", num_classes=3)
     with pytest.raises(WeightsFileError, match="2 class names"):
         save_model(model, tmp_path / "w.safetensors", class_names=["a", "b"])
+
+
+def test_save_pretrained_writes_the_hub_layout_and_reads_back(tmp_path):
+    import json
+
+    model = resnetv2.create_model(8, num_classes=2).eval()
+    pre = {"input_size": [24, 24], "in_channels": 3, "mean": [0.2] * 3, "std": [0.3] * 3}
+    folder = resnetv2.save_pretrained(
+        model, tmp_path / "hub", class_names=["no", "yes"], preprocessing=pre
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["spec"] == model.spec.to_dict() and config["class_names"] == ["no", "yes"]
+    assert config["label_names"] == ["no", "yes"] and config["preprocessing"]["input_size"] == [
+        24,
+        24,
+    ]
+    assert config["pretrained_cfg"]["input_size"] == [3, 24, 24]
+    x = torch.randn(2, 3, 24, 24)
+    for loaded in (resnetv2.load(folder), resnetv2.create_model(pretrained=folder)):
+        assert loaded.metadata["class_names"] == ["no", "yes"]
+        assert loaded.pretrained_cfg["mean"] == (0.2, 0.2, 0.2)
+        with torch.no_grad():
+            assert torch.equal(loaded.eval()(x), model(x))
+    # a new head for other classes, the backbone from the folder (fine-tuning)
+    five = resnetv2.create_model(8, pretrained=folder, num_classes=5)
+    assert five.num_classes == 5 and torch.equal(five.stem.conv.weight, model.stem.conv.weight)
+
+
+def test_config_json_is_what_people_edit(tmp_path):
+    import json
+
+    model = resnetv2.create_model(8, num_classes=2)
+    folder = resnetv2.save_pretrained(model, tmp_path / "hub", class_names=["a", "b"])
+    config = json.loads((folder / "config.json").read_text())
+    config["class_names"] = ["cat", "dog"]
+    (folder / "config.json").write_text(json.dumps(config))
+    assert resnetv2.load(folder).metadata["class_names"] == ["cat", "dog"]
+    # saving a loaded model again keeps its names and preprocessing
+    again = resnetv2.save_pretrained(resnetv2.load(folder), tmp_path / "again")
+    assert json.loads((again / "config.json").read_text())["class_names"] == ["cat", "dog"]
+
+
+def test_foreign_or_broken_config_json_is_explained(tmp_path):
+    model = resnetv2.create_model(8, num_classes=2)
+    folder = resnetv2.save_pretrained(model, tmp_path / "hub")
+    (folder / "config.json").write_text('{"architecture": "resnet50", "num_classes": 2}')
+    with pytest.raises(WeightsFileError, match="no resnetv2 'spec'"):
+        resnetv2.load(folder)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(WeightsFileError, match="not valid JSON"):
+        resnetv2.load(folder)
+    with pytest.raises(NotADirectoryError):
+        resnetv2.save_pretrained(model, folder / "config.json")

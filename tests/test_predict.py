@@ -147,3 +147,80 @@ def test_prediction_dataclass_round_trip():
         "probabilities": [0.9],
         "error": None,
     }
+
+
+def test_every_input_form_predicts_like_the_file(weights, tmp_path):
+    """NumPy HWC (uint8, 0..1 and 0..255 floats, lists, NHWC batches), PIL, uint8 CHW/NCHW
+    tensors and a preprocessed float batch all give the file's probabilities."""
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (18, 25, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "x.png")
+    predictor = Predictor.from_weights(weights, top_k=3)
+    (expected,) = predictor.predict(tmp_path / "x.png")
+    chw = torch.from_numpy(pixels.transpose(2, 0, 1).copy())
+    preprocessed = predictor.preprocessing.normalize(predictor.prepare(chw)[None])
+    forms = [
+        pixels,
+        pixels / 255.0,
+        pixels.astype(np.float32),
+        [pixels, pixels],
+        np.stack([pixels, pixels]),
+        Image.fromarray(pixels),
+        chw,
+        chw[None],
+        preprocessed,
+    ]
+    for form in forms:
+        rows = predictor.predict(form)
+        assert all(r.ok for r in rows), form
+        for row in rows:
+            assert row.indices == expected.indices
+            assert row.probabilities == pytest.approx(expected.probabilities, abs=1e-6)
+
+
+def test_grey_arrays_and_one_channel_models(tmp_path):
+    torch.manual_seed(1)
+    model = create_model(8, num_classes=2, in_channels=1)
+    prep = {"input_size": [12, 12], "in_channels": 1, "mean": [0.4], "std": [0.3]}
+    path = tmp_path / "grey.safetensors"
+    save_model(model, path, class_names=["a", "b"], preprocessing=prep)
+    predictor = Predictor.from_weights(path)
+    grey = np.random.default_rng(5).integers(0, 256, (15, 13), dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    (from_file,) = predictor.predict(tmp_path / "g.png")
+    for form in (grey, grey[:, :, None], torch.from_numpy(grey)[None]):
+        (row,) = predictor.predict(form)
+        assert row.probabilities == pytest.approx(from_file.probabilities, abs=1e-6)
+
+
+def test_wrong_shapes_are_errors_naming_the_expected_shape(weights):
+    predictor = Predictor.from_weights(weights)
+    with pytest.raises(ResNetV2Error, match=r"\[H, W, 3\]"):
+        predictor.predict(np.zeros((3, 16, 16), np.uint8)[None])  # NCHW numpy is not NHWC
+    with pytest.raises(ResNetV2Error, match=r"\[N, 3, 16, 16\]"):
+        predictor.predict(torch.zeros(2, 3, 8, 8))  # a float batch of the wrong size
+    with pytest.raises(ResNetV2Error, match=r"channels-first \[C, H, W\]"):
+        predictor.predict(torch.zeros(16, 16, 3, dtype=torch.uint8))
+    with pytest.raises(ResNetV2Error, match=r"\[C, H, W\] or a batch"):
+        predictor.predict([torch.zeros(1, 1, 3, 16, 16)])
+    with pytest.raises(ResNetV2Error, match="cannot predict a dict"):
+        predictor.predict({"image": 1})
+
+
+def test_flip_tta_in_the_python_api(weights):
+    half = np.random.default_rng(6).integers(0, 256, (16, 8, 3), dtype=np.uint8)
+    symmetric = np.concatenate([half, half[:, ::-1]], axis=1)
+    plain = Predictor.from_weights(weights, top_k=3)
+    flip = Predictor.from_weights(weights, top_k=3, tta="flip")
+    (a,), (b,) = plain.predict(symmetric), flip.predict(symmetric)
+    assert b.probabilities == pytest.approx(a.probabilities, abs=1e-6)
+    asymmetric = np.concatenate([half, np.zeros_like(half)], axis=1)
+    (c,), (d,) = plain.predict(asymmetric), flip.predict(asymmetric)
+    (mirror,) = plain.predict(np.ascontiguousarray(asymmetric[:, ::-1]))
+    assert d.probabilities != pytest.approx(c.probabilities, abs=1e-4)
+    by_class = {i: p / 2 for i, p in zip(c.indices, c.probabilities)}
+    for i, p in zip(mirror.indices, mirror.probabilities):
+        by_class[i] += p / 2
+    assert d.probabilities == pytest.approx([by_class[i] for i in d.indices], abs=1e-5)
+    with pytest.raises(ResNetV2Error, match="valid: none, flip"):
+        Predictor.from_weights(weights, tta="rotate")

@@ -22,6 +22,8 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "DepthError",
+    "Predictor",
+    "Preprocessing",
     "PresetError",
     "ResNetV2Error",
     "ResNetV2Spec",
@@ -36,6 +38,7 @@ __all__ = [
     "load",
     "make_spec",
     "save_model",
+    "save_pretrained",
     "units_for_depth",
     "valid_depths",
 ]
@@ -47,8 +50,16 @@ def __getattr__(name: str):
         from resnetv2 import nn
 
         return getattr(nn, name)
-    if name in ("load", "save_model"):
+    if name in ("load", "save_model", "save_pretrained"):
         from resnetv2 import loading
 
-        return loading.load_model if name == "load" else loading.save_model
+        return loading.load_model if name == "load" else getattr(loading, name)
+    if name == "Preprocessing":
+        from resnetv2.data.preprocessing import Preprocessing
+
+        return Preprocessing
+    if name == "Predictor":
+        from resnetv2.predict import Predictor
+
+        return Predictor
     raise AttributeError(f"module 'resnetv2' has no attribute {name!r}")

@@ -99,12 +99,15 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     force: bool = False,
     tolerance: float = 1e-4,
+    logits: bool = False,
 ) -> ExportResult | Path:
     """Export ``model`` to ``path`` in ``format`` (``onnx``, ``torch-export`` or ``keras``).
 
-    Refuses to overwrite an existing file unless ``force``. Returns an :class:`ExportResult`
-    (the Keras export returns the written path). Raises :class:`ExportError` when the
-    exported model's outputs differ from eager outputs by more than ``tolerance``.
+    Refuses to overwrite an existing file unless ``force``. Returns an :class:`ExportResult`.
+    Raises :class:`ExportError` when the exported model's outputs differ from eager outputs
+    by more than ``tolerance``. The Keras file takes 0-255 pixels and returns softmax
+    probabilities (``logits=True``: logits); ``input_shape`` does not apply to it (its input
+    is the weights' preprocessing size).
     """
     if format not in FORMATS:
         raise ResNetV2Error(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -115,7 +118,7 @@ def export_model(
         raise ResNetV2Error(f"folder {target.parent} does not exist")
     model = model.eval()
     if format == "keras":
-        return _export_keras(model, target)
+        return _export_keras(model, target, logits, tolerance)
     shape = tuple(input_shape or default_input_shape(model))
     if format == "onnx":
         return export_onnx(
@@ -220,12 +223,26 @@ def export_onnx(
 
 
 def _metadata_props(model: nn.Module) -> dict[str, str]:
+    """``resnetv2.spec``, ``resnetv2.class_names`` and ``resnetv2.preprocessing`` as JSON; the
+    preprocessing is the complete :class:`~resnetv2.data.preprocessing.Preprocessing` block
+    (every field spelled out), so a deployment reads the same rule ``predict`` applies."""
     meta = getattr(model, "metadata", None) or {}
     props = {"resnetv2.spec": json.dumps(model.spec.to_dict())}
-    for key in ("class_names", "preprocessing"):
-        if meta.get(key) is not None:
-            props[f"resnetv2.{key}"] = json.dumps(meta[key])
+    if meta.get("class_names") is not None:
+        props["resnetv2.class_names"] = json.dumps(meta["class_names"])
+    if meta.get("preprocessing") is not None:
+        props["resnetv2.preprocessing"] = json.dumps(_preprocessing_block(model, meta))
     return props
+
+
+def _preprocessing_block(model: nn.Module, meta: dict) -> dict:
+    from resnetv2.data.preprocessing import Preprocessing, PreprocessingError
+
+    block = {"in_channels": model.spec.in_channels, **meta["preprocessing"]}
+    try:
+        return Preprocessing.from_metadata(block).to_metadata()
+    except PreprocessingError as exc:
+        raise ExportError(f"the weights' preprocessing metadata is invalid: {exc}") from None
 
 
 _ORT_SCRIPT = """
@@ -313,12 +330,13 @@ def export_program(
     return result
 
 
-def _export_keras(model: nn.Module, target: Path) -> Path:
+def _export_keras(model: nn.Module, target: Path, logits: bool, tolerance: float):
+    """The stand-alone ``.keras`` (raw pixels in, probabilities out unless ``logits``) and
+    its parity check against PyTorch; see :mod:`resnetv2.keras.standalone`."""
     try:
-        from resnetv2.keras.export import export_keras
+        from resnetv2.keras.export import export_keras_checked
     except ImportError as exc:
         raise ResNetV2Error(
             f"--format keras needs the Keras extra (pip install 'resnetv2[keras]'): {exc}"
         ) from None
-    export_keras(model, target)
-    return target
+    return export_keras_checked(model, target, logits=logits, tolerance=tolerance)

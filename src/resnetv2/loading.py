@@ -5,6 +5,11 @@ A weights file is safetensors with a JSON metadata block (see :mod:`resnetv2.io.
 (``input_size``, ``in_channels``, ``mean``, ``std``, ``interpolation``), ``num_params`` and
 whatever ``extra`` the caller adds. :func:`load_model` needs nothing else: no code, no config,
 no pickle.
+
+:func:`save_pretrained` writes the folder layout hub users know — ``config.json`` (spec,
+preprocessing, class names, timm's ``pretrained_cfg``) next to ``model.safetensors`` — and
+:func:`load_model` reads such a folder, ``config.json`` taking precedence over the metadata
+in the weights file (as on the Hugging Face hub, the config is what people edit).
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from resnetv2.spec import ResNetV2Spec
 
 #: File name of the weights inside a run folder (written by ``resnetv2 train``).
 RUN_WEIGHTS = "model.safetensors"
+#: The hub-style config next to the weights (written by :func:`save_pretrained`).
+CONFIG_JSON = "config.json"
+#: ``config.json`` keys that override the weights file's metadata when loading a folder.
+_CONFIG_METADATA_KEYS = ("spec", "class_names", "preprocessing", "global_pool")
 
 
 class WeightsFileError(ResNetV2Error, ValueError):
@@ -62,7 +71,7 @@ def save_model(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model``'s weights and metadata atomically to ``path`` (a ``.safetensors`` file)."""
-    from resnetv2.io import save_weights
+    from resnetv2.io import save_weights, unwrap_model
     from resnetv2.nn.model import spec_of
 
     spec = spec_of(model)
@@ -79,7 +88,10 @@ def save_model(
             "num_params": sum(p.numel() for p in model.parameters()),
         }
     )
-    inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model
+    inner = unwrap_model(model)
+    pool = getattr(getattr(inner, "head", None), "global_pool", "avg")
+    if pool != "avg":  # a reset_classifier(global_pool=...) choice the spec does not hold
+        metadata["global_pool"] = pool
     state = {k: v.detach().cpu().contiguous() for k, v in inner.state_dict().items()}
     save_weights(path, state, metadata)
     return Path(path)
@@ -88,26 +100,145 @@ def save_model(
 def load_model(
     path: str | os.PathLike[str], *, device: torch.device | str | None = None
 ) -> torch.nn.Module:
-    """Rebuild the model stored at ``path`` (a weights file or a run folder).
+    """Rebuild the model stored at ``path`` (a weights file, a run folder, or a
+    :func:`save_pretrained` folder).
 
     The returned :class:`~resnetv2.nn.ResNetV2` is in eval mode and carries the file's
-    metadata as ``model.metadata``. Loading is strict: any missing, unexpected or mis-shaped
-    tensor raises an error listing them.
+    metadata as ``model.metadata`` (a folder's ``config.json`` overriding it). Loading is
+    strict: any missing, unexpected or mis-shaped tensor raises an error listing them.
     """
     from resnetv2.io import load_state_dict_strict, load_weights
     from resnetv2.nn.model import ResNetV2
 
     weights = resolve_weights_path(path)
     state, metadata = load_weights(weights)
+    if Path(path).is_dir():
+        metadata.update(_folder_config(weights.parent))
     if not isinstance(metadata.get("spec"), dict):
         raise WeightsFileError(
             f"{weights} has no resnetv2 spec in its metadata; to use weights from timm, "
             "pytorchcv or Keras, import them with `resnetv2 convert` first"
         )
     spec = ResNetV2Spec.from_dict(metadata["spec"])
-    model = ResNetV2(spec)
+    check_weights_metadata(metadata, spec, weights)
+    model = ResNetV2(spec, global_pool=str(metadata.get("global_pool", "avg")))
     load_state_dict_strict(model, state, source=str(weights))
     model.metadata = metadata
     if device is not None:
         model.to(device)
     return model.eval()
+
+
+def check_weights_metadata(metadata: dict[str, Any], spec: ResNetV2Spec, source) -> None:
+    """Refuse class names and preprocessing metadata the model cannot be used with.
+
+    Checked at load, where the metadata is consumed: an ``input_size`` of ``[0, 0]`` or
+    ``[200000, 200000]`` used to make ``predict`` call every good image corrupt, and a short
+    ``class_names`` list silently fell back to numbers.
+    """
+    from resnetv2.data.load import check_image_size
+    from resnetv2.data.preprocessing import Preprocessing
+
+    names = metadata.get("class_names")
+    if names is not None:
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise WeightsFileError(f"{source}: class_names must be a list of strings")
+        if spec.num_classes and len(names) != spec.num_classes:
+            raise WeightsFileError(
+                f"{source}: {len(names)} class_names for a model with {spec.num_classes} "
+                "classes; the file is damaged or was edited"
+            )
+    block = metadata.get("preprocessing")
+    if block is not None:
+        try:
+            if not isinstance(block, dict):
+                raise ValueError(f"expected a mapping, got {type(block).__name__}")
+            prep = Preprocessing.from_metadata(block)
+            check_image_size(prep.input_size)
+        except ValueError as exc:
+            raise WeightsFileError(
+                f"{source}: invalid preprocessing metadata ({str(exc)[:200]})"
+            ) from None
+        if prep.in_channels != spec.in_channels:
+            raise WeightsFileError(
+                f"{source}: preprocessing in_channels {prep.in_channels} but the model takes "
+                f"{spec.in_channels}"
+            )
+
+
+def _folder_config(folder: Path) -> dict[str, Any]:
+    """The metadata keys a folder's ``config.json`` sets (empty when it has none)."""
+    import json
+
+    path = folder / CONFIG_JSON
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsFileError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise WeightsFileError(f"{path} must hold a JSON object, got {type(config).__name__}")
+    if "spec" not in config:
+        raise WeightsFileError(
+            f"{path} has no resnetv2 'spec' (a config written by another library?); write the "
+            "folder with resnetv2.save_pretrained, or import the weights with `resnetv2 convert`"
+        )
+    return {k: config[k] for k in _CONFIG_METADATA_KEYS if k in config}
+
+
+def save_pretrained(
+    model: torch.nn.Module,
+    directory: str | os.PathLike[str],
+    *,
+    class_names: list[str] | None = None,
+    preprocessing: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``directory/config.json`` and ``directory/model.safetensors`` (hub layout).
+
+    ``config.json`` holds the spec, the preprocessing, the class names, timm's
+    ``pretrained_cfg`` and ``label_names`` (the keys timm's own hub configs use);
+    ``model.safetensors`` carries the same metadata, so either file alone rebuilds the model.
+    Class names and preprocessing default to the model's own (``model.metadata``, set when
+    it was loaded). Read the folder back with :func:`load_model` or
+    ``create_model(pretrained=DIR)``.
+    """
+    import json
+
+    from resnetv2 import __version__
+    from resnetv2.io import read_weights_metadata
+    from resnetv2.io.atomic import atomic_write_text
+    from resnetv2.nn.model import spec_of
+
+    folder = Path(directory)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    own = getattr(model, "metadata", None) or {}
+    names = class_names if class_names is not None else own.get("class_names")
+    pre = preprocessing or own.get("preprocessing")
+    save_model(model, folder / RUN_WEIGHTS, class_names=names, preprocessing=pre)
+    metadata = read_weights_metadata(folder / RUN_WEIGHTS)
+    spec = spec_of(model)
+    config = {
+        "architecture": spec.name or f"resnetv2_depth{spec.depth}",
+        "library": "resnetv2",
+        "library_version": __version__,
+        "num_classes": spec.num_classes,
+        "num_features": spec.num_features,
+        "label_names": metadata.get("class_names"),
+        "pretrained_cfg": _pretrained_cfg_json(model, metadata),
+        **{k: metadata[k] for k in _CONFIG_METADATA_KEYS if k in metadata},
+    }
+    atomic_write_text(folder / CONFIG_JSON, json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def _pretrained_cfg_json(model: torch.nn.Module, metadata: dict[str, Any]) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    from resnetv2.nn.model import spec_of
+    from resnetv2.nn.pretrained_cfg import pretrained_cfg
+
+    cfg = pretrained_cfg(SimpleNamespace(spec=spec_of(model), metadata=metadata))
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}

@@ -69,12 +69,21 @@ STAGE_OPTIONS = {
 OPTION_NAMES = frozenset(_SPEC_FIELDS | STAGE_OPTIONS)
 
 
+def parse_int_list(text: str, name: str = "value") -> list[int]:
+    """``"3,4,6,3"`` or ``"3 4 6 3"`` as ``[3, 4, 6, 3]``: the one parser of integer lists
+    (spec options from Python, YAML and the command line all come through here)."""
+    try:
+        values = [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise SpecError(f"{name} must be integers like 3,4,6,3, got {text!r}") from None
+    if not values:
+        raise SpecError(f"{name} must hold at least one integer, got {text!r}")
+    return values
+
+
 def _int_list(name: str, value: Any, low: int, high: int) -> tuple[int, ...]:
     if isinstance(value, str):
-        try:
-            value = [int(v) for v in value.replace(",", " ").split()]
-        except ValueError:
-            raise SpecError(f"{name} must be a list of integers, got {value!r}") from None
+        value = parse_int_list(value, name)
     if not isinstance(value, (list, tuple)) or not value:
         raise SpecError(f"{name} must be a non-empty list of integers, got {value!r}")
     for i, v in enumerate(value):

@@ -1,8 +1,8 @@
 """Batched, streaming inference: image files, folders or globs in, top-k classes out.
 
-:class:`Predictor` wraps a model with the preprocessing recorded in its weights' metadata
-(input size, interpolation, channels, mean/std) and the project's one decoding policy
-(:func:`resnetv2.data.decode.decode_image`). :meth:`Predictor.predict_iter` never lists or
+:class:`Predictor` wraps a model with the :class:`~resnetv2.data.preprocessing.Preprocessing`
+recorded in its weights' metadata — the same object, and the same code, that training and
+``evaluate`` use, so nothing here transforms pixels itself. :meth:`Predictor.predict_iter` never lists or
 decodes all inputs first: paths are produced lazily (folders are walked one directory at a
 time), decoded one batch at a time (optionally by a small pool of DataLoader workers), and
 each batch's results are yielded before the next batch is read, so memory stays flat however
@@ -20,19 +20,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from resnetv2.data.decode import IMAGE_EXTENSIONS, BadImageError, DecodeOptions, decode_image
-from resnetv2.data.resize import covering_size
+from resnetv2.data.decode import IMAGE_EXTENSIONS, BadImageError, DecodeOptions
+from resnetv2.data.folders import is_utf8_name, printable_name
+from resnetv2.data.preprocessing import Preprocessing, PreprocessingError, preprocessing_of
 from resnetv2.errors import ResNetV2Error
+from resnetv2.tta import check_tta, tta_probabilities
 
-INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 _GLOB_CHARS = frozenset("*?[")
-# ITU-R BT.601 luma, as Pillow's convert("L"); sums to 1 so grey images stay exact.
-_LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclass
@@ -101,90 +100,6 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-# -- preprocessing --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How inputs become model tensors (the ``preprocessing`` block of a weights file)."""
-
-    input_size: tuple[int, int]
-    in_channels: int = 3
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
-    std: tuple[float, ...] = (0.5, 0.5, 0.5)
-    interpolation: str = "bilinear"
-    crop_pct: float = 1.0
-
-    @classmethod
-    def from_metadata(cls, block: dict[str, Any]) -> Preprocessing:
-        try:
-            size = block["input_size"]
-            channels = int(block.get("in_channels", 3))
-            made = cls(
-                input_size=(int(size[0]), int(size[1])),
-                in_channels=channels,
-                mean=tuple(float(v) for v in block.get("mean", [0.5] * channels)),
-                std=tuple(float(v) for v in block.get("std", [0.5] * channels)),
-                interpolation=str(block.get("interpolation", "bilinear")),
-                crop_pct=float(block.get("crop_pct", 1.0)),
-            )
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ResNetV2Error(f"invalid preprocessing metadata {block!r}: {exc}") from None
-        made.check()
-        return made
-
-    def check(self) -> None:
-        if self.interpolation not in INTERPOLATIONS:
-            raise ResNetV2Error(
-                f"interpolation {self.interpolation!r} is not one of {', '.join(INTERPOLATIONS)}"
-            )
-        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
-            raise ResNetV2Error(f"mean/std need {self.in_channels} values each")
-        if any(s <= 0 for s in self.std) or not 0 < self.crop_pct <= 1:
-            raise ResNetV2Error("std must be > 0 and crop_pct in (0, 1]")
-
-    def decode(self, path: str, options: DecodeOptions | None = None) -> torch.Tensor:
-        """A file → uint8 ``[C, H, W]`` at ``input_size`` (raises BadImageError)."""
-        if self.interpolation == "bilinear" and self.crop_pct == 1.0:
-            # The project's own resize rule (shorter side to fit, centre crop), bilinear.
-            image = decode_image(path, options, size=self.input_size)
-        else:
-            image = self.resize(decode_image(path, options))
-        return self.to_channels(image)
-
-    def resize(self, image: torch.Tensor) -> torch.Tensor:
-        """Resize a uint8 ``[3, H, W]`` so it covers ``input_size / crop_pct``, centre-crop."""
-        height, width = image.shape[-2:]
-        scaled = tuple(round(s / self.crop_pct) for s in self.input_size)
-        new_h, new_w = covering_size(height, width, scaled)
-        if (new_h, new_w) != (height, width):
-            smooth = self.interpolation != "nearest"
-            resized = F.interpolate(
-                image[None].float(),
-                size=(new_h, new_w),
-                mode=self.interpolation,
-                antialias=smooth,
-                align_corners=False if smooth else None,
-            )[0]
-            image = resized.round_().clamp_(0, 255).to(torch.uint8)
-        top, left = (new_h - self.input_size[0]) // 2, (new_w - self.input_size[1]) // 2
-        return image[:, top : top + self.input_size[0], left : left + self.input_size[1]]
-
-    def to_channels(self, image: torch.Tensor) -> torch.Tensor:
-        if self.in_channels == 3:
-            return image
-        if self.in_channels == 1:
-            luma = torch.tensor(_LUMA).view(3, 1, 1)
-            return (image.float() * luma).sum(0, keepdim=True).round_().to(torch.uint8)
-        raise ResNetV2Error(f"cannot make {self.in_channels}-channel inputs from image files")
-
-    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 ``[N, C, H, W]`` → float, scaled to 0..1 and standardised."""
-        mean = torch.tensor(self.mean).view(1, -1, 1, 1)
-        std = torch.tensor(self.std).view(1, -1, 1, 1)
-        return (batch.float() / 255 - mean) / std
-
-
 # -- batches of decoded files (optionally in worker processes) ------------------------------
 
 
@@ -212,7 +127,9 @@ def decode_batch(
 ) -> tuple[list[str], torch.Tensor | None, list[str | None]]:
     sources, images, errors = [], [], []
     for path, error in batch:
-        sources.append(path)
+        sources.append(printable_name(path))  # every output file stays valid UTF-8
+        if error is None and not is_utf8_name(path):
+            error = "unreadable: the name is not valid UTF-8 (shown escaped); rename the file"
         if error is None:
             try:
                 images.append(prep.decode(path, options))
@@ -229,8 +146,14 @@ class Predictor:
     """A model plus the preprocessing and class names its weights were saved with.
 
     ``Predictor.from_weights("run/")`` (or a ``.safetensors`` file), then
-    ``predict(["a.jpg", pil_image, tensor])`` → one :class:`Prediction` per input, or
-    ``predict_iter(["photos/", "*.png"])`` to stream any number of files.
+    ``predict(["a.jpg", pil_image, array, tensor])`` → one :class:`Prediction` per input, or
+    ``predict_iter(["photos/", "*.png"])`` to stream any number of files. ``tta="flip"``
+    averages the softmax of each image and its mirror (:mod:`resnetv2.tta`).
+
+    ``engine`` (``auto``, ``torch``, ``onnxruntime``; ``None`` = ``$RESNETV2_ENGINE`` or
+    ``auto``) chooses what computes the logits, ``precision`` (``fp32``; ``bf16`` with torch)
+    at what precision, ``threads`` how many intra-op threads (default: PyTorch's count);
+    see :mod:`resnetv2.inference` and docs/inference.md.
     """
 
     def __init__(
@@ -243,16 +166,17 @@ class Predictor:
         batch_size: int = 32,
         top_k: int = 5,
         decode_options: DecodeOptions | None = None,
+        tta: str = "none",
+        engine: str | None = None,
+        precision: str = "fp32",
+        threads: int | None = None,
     ) -> None:
+        from resnetv2.device import resolve_device
+        from resnetv2.inference import resolve_engine
+
         metadata = getattr(model, "metadata", None) or {}
-        if preprocessing is None:
-            preprocessing = metadata.get("preprocessing")
-            if preprocessing is None:
-                raise ResNetV2Error("the model carries no preprocessing metadata; pass one")
-        if isinstance(preprocessing, dict):
-            preprocessing = Preprocessing.from_metadata(preprocessing)
-        self.preprocessing = preprocessing
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.preprocessing = preprocessing_of(preprocessing, model)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         num_classes = getattr(model, "num_classes", None)
         if num_classes == 0:
@@ -266,6 +190,12 @@ class Predictor:
         self.batch_size = _positive("batch_size", batch_size)
         self.top_k = _positive("top_k", top_k)
         self.decode_options = decode_options
+        self.tta = check_tta(tta)
+        # Checked now (an uninstalled engine fails before any file is read); the runner,
+        # which may export the weights once, is made at the first batch.
+        resolve_engine(engine, self.device.type, precision)
+        self._engine = (engine, precision, threads)
+        self._runner = None
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike[str], **kwargs: Any) -> Predictor:
@@ -275,12 +205,36 @@ class Predictor:
         return cls(load_weights_source(path, device=kwargs.get("device")), **kwargs)
 
     # -- tensors in, probabilities out --------------------------------------------------
+    @property
+    def runner(self):
+        """The inference engine's runner (:func:`resnetv2.inference.make_runner`): ``engine``
+        ``auto`` (default) runs onnxruntime on the CPU where installed, else eager torch."""
+        if self._runner is None:
+            from resnetv2.inference import make_runner
+
+            engine, precision, threads = self._engine
+            self._runner = make_runner(
+                self.model, engine=engine, precision=precision, device=self.device,
+                threads=threads,
+            )  # fmt: skip
+        return self._runner
+
+    @property
+    def engine_used(self) -> str | None:
+        """``"onnxruntime fp32"``, ``"torch bf16"``… once a batch has run; else ``None``."""
+        return None if self._runner is None else f"{self._runner.name} {self._runner.precision}"
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Logits of a preprocessed float ``[N, C, H, W]`` batch: the one place a batch meets
+        the model, through the chosen inference engine."""
+        return self.runner(batch)
+
     @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """Softmax probabilities for a uint8 (or already normalised float) ``[N, C, H, W]``."""
+        """Softmax probabilities for a uint8 (or already normalised float) ``[N, C, H, W]``,
+        with the predictor's test-time augmentation."""
         batch = self.preprocessing.normalize(images) if images.dtype == torch.uint8 else images
-        logits = self.model(batch.to(self.device))
-        return logits.float().softmax(dim=1).cpu()
+        return tta_probabilities(self.logits, batch, self.tta).cpu()
 
     def _rows(self, sources, probs: torch.Tensor, top_k: int) -> list[Prediction]:
         k = min(top_k, probs.shape[1])
@@ -297,41 +251,44 @@ class Predictor:
 
     # -- public API ---------------------------------------------------------------------
     def predict(self, inputs: Any, *, top_k: int | None = None) -> list[Prediction]:
-        """Predict paths, PIL images or tensors (one, or a list mixing them).
+        """Predict one input or a list of them, in order.
 
-        A ``[C, H, W]`` tensor is one image, ``[N, C, H, W]`` a batch; uint8 tensors are
-        normalised here, float tensors are taken as already preprocessed.
+        Accepted: file paths; PIL images; NumPy pixel arrays ``[H, W]`` / ``[H, W, C]``
+        (uint8 0..255; float read as 0..1 when its largest value is ≤ 1, else 0..255 — see
+        :meth:`Preprocessing.from_array`) and ``[N, H, W, C]`` batches; uint8 torch tensors
+        of pixels ``[C, H, W]`` / ``[N, C, H, W]`` (C = 1 or 3); float torch tensors taken as
+        already preprocessed, ``[N, C, H, W]`` at the model's input size. Files and PIL
+        images go through the decoding policy and resize rule; a file the policy refuses
+        gives a row with ``error`` set. Anything else, or a wrong shape, raises
+        :class:`~resnetv2.data.preprocessing.PreprocessingError` naming the expected shape.
         """
         top_k = _positive("top_k", top_k or self.top_k)
-        if isinstance(inputs, torch.Tensor) and inputs.ndim == 4:
-            names = [f"<tensor {i}>" for i in range(len(inputs))]
-            return self._rows(names, self.probabilities(inputs), top_k)
-        if not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
+        items = self._split(inputs)
         results: list[Prediction] = []
-        for start in range(0, len(inputs), self.batch_size):
-            chunk = inputs[start : start + self.batch_size]
-            results.extend(self._predict_mixed(chunk, start, top_k))
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            results.extend(self._predict_chunk(chunk, start, top_k))
         return results
 
-    def _predict_mixed(self, chunk: Sequence[Any], offset: int, top_k: int) -> list[Prediction]:
+    def _split(self, inputs: Any) -> list[Any]:
+        """One entry per image: batches (4-D tensors and arrays) are unstacked."""
+        if isinstance(inputs, (torch.Tensor, np.ndarray)) and inputs.ndim == 4:
+            return list(inputs)
+        if isinstance(inputs, (list, tuple)):
+            return list(inputs)
+        return [inputs]
+
+    def _predict_chunk(self, chunk: Sequence[Any], offset: int, top_k: int) -> list[Prediction]:
         slots: list[Prediction | None] = [None] * len(chunk)
         tensors, where, names = [], [], []
         for i, item in enumerate(chunk):
-            name = f"<input {offset + i}>"
+            name = (
+                os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"<input {offset + i}>"
+            )
             try:
-                if isinstance(item, (str, os.PathLike)):
-                    name = os.fspath(item)
-                    tensor = self.preprocessing.decode(name, self.decode_options)
-                elif isinstance(item, Image.Image):
-                    tensor = self._from_pil(item)
-                elif isinstance(item, torch.Tensor) and item.ndim == 3:
-                    tensor = self._from_tensor(item)
-                else:
-                    raise ResNetV2Error(f"cannot predict a {type(item).__name__}")
-            except (BadImageError, ResNetV2Error) as exc:
-                reason = f"{exc.kind}: {exc.reason}" if isinstance(exc, BadImageError) else str(exc)
-                slots[i] = Prediction(source=name, error=reason)
+                tensor = self.prepare(item)
+            except BadImageError as exc:
+                slots[i] = Prediction(source=name, error=f"{exc.kind}: {exc.reason}")
                 continue
             tensors.append(tensor)
             where.append(i)
@@ -345,28 +302,22 @@ class Predictor:
                 slots[i] = row
         return [s for s in slots if s is not None]
 
-    def _from_tensor(self, image: torch.Tensor) -> torch.Tensor:
-        if image.dtype != torch.uint8:
-            return image  # already preprocessed
-        if image.shape[0] == 3:
-            image = self.preprocessing.to_channels(image)
-        return self.preprocessing.resize(image)
-
-    def _from_pil(self, image) -> torch.Tensor:
-        """A PIL image through the same mode policy and resize rule as decoded files."""
-        import numpy as np
-
-        from resnetv2.data.decode import to_rgb_array
-        from resnetv2.data.resize import resize_pil
-
+    def prepare(self, item: Any) -> torch.Tensor:
+        """One input → uint8 ``[C, H, W]`` pixels at the input size, or (float tensors) the
+        preprocessed tensor itself after a shape check."""
         prep = self.preprocessing
-        rgb = to_rgb_array(image, "<PIL image>", self.decode_options or DecodeOptions())
-        if prep.interpolation == "bilinear" and prep.crop_pct == 1.0:
-            rgb = np.asarray(resize_pil(Image.fromarray(rgb), prep.input_size))
-            tensor = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
-        else:
-            tensor = prep.resize(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))))
-        return prep.to_channels(tensor)
+        if isinstance(item, (str, os.PathLike)):
+            return prep.decode(os.fspath(item), self.decode_options)
+        if isinstance(item, Image.Image):
+            return prep.from_pil(item, self.decode_options)
+        if isinstance(item, np.ndarray):
+            return prep.from_array(item, self.decode_options)
+        if isinstance(item, torch.Tensor):
+            return prep.from_tensor(item, self.decode_options)
+        raise PreprocessingError(
+            f"cannot predict a {type(item).__name__}: pass a file path, a PIL image, a NumPy "
+            "HWC array or a torch tensor (uint8 pixels, or a preprocessed float batch)"
+        )
 
     def predict_iter(
         self,
@@ -385,23 +336,11 @@ class Predictor:
         """
         top_k = _positive("top_k", top_k or self.top_k)
         size = _positive("batch_size", batch_size or self.batch_size)
-        if num_workers > 0:
-            names = [os.fspath(i) for i in inputs]  # the arguments, not the expanded files
-            loader = torch.utils.data.DataLoader(
-                _DecodedBatches(names, size, self.preprocessing, self.decode_options),
-                batch_size=None,
-                num_workers=num_workers,
-                prefetch_factor=2,
-            )
-            decoded: Iterable = loader
-        else:
-            batches = batched(iter_image_paths(inputs), size)
-            decoded = (decode_batch(b, self.preprocessing, self.decode_options) for b in batches)
         bar = _progress_bar() if progress else None
         try:
-            for sources, images, errors in decoded:
+            for sources, probs, errors in self.probability_batches(inputs, size, num_workers):
                 good = [s for s, e in zip(sources, errors) if e is None]
-                rows = iter(self._rows(good, self.probabilities(images), top_k) if good else [])
+                rows = iter(self._rows(good, probs, top_k) if good else [])
                 for source, error in zip(sources, errors):
                     yield Prediction(source=source, error=error) if error else next(rows)
                 if bar is not None:
@@ -409,6 +348,47 @@ class Predictor:
         finally:
             if bar is not None:
                 bar.close()
+
+    def probability_batches(
+        self, inputs: Iterable[str | os.PathLike[str]], batch_size: int, num_workers: int = 0
+    ) -> Iterator[tuple[list[str], torch.Tensor | None, list[str | None]]]:
+        """``(sources, probabilities of the readable ones, errors)`` per batch of files, in
+        order; what ``predict_iter`` and ``evaluate`` on a folder both consume."""
+        if num_workers > 0:
+            names = [os.fspath(i) for i in inputs]  # the arguments, not the expanded files
+            decoded: Iterable = torch.utils.data.DataLoader(
+                _DecodedBatches(names, batch_size, self.preprocessing, self.decode_options),
+                batch_size=None,
+                num_workers=num_workers,
+                prefetch_factor=2,
+            )
+        else:
+            batches = batched(iter_image_paths(inputs), batch_size)
+            decoded = (decode_batch(b, self.preprocessing, self.decode_options) for b in batches)
+        for sources, images, errors in decoded:
+            yield sources, (self.probabilities(images) if images is not None else None), errors
+
+
+# -- CSV rows (predict and evaluate --save-predictions) --------------------------------------
+
+
+def csv_header(top_k: int) -> list[str]:
+    """``source, status, top1_label, top1_index, top1_prob, …, error``."""
+    header = ["source", "status"]
+    for k in range(1, top_k + 1):
+        header += [f"top{k}_label", f"top{k}_index", f"top{k}_prob"]
+    return [*header, "error"]
+
+
+def csv_cells(row: Prediction, top_k: int) -> list[object]:
+    """The cells of ``row`` under :func:`csv_header` (probabilities with six decimals)."""
+    cells: list[object] = [row.source, "ok" if row.ok else "error"]
+    for k in range(top_k):
+        if k < len(row.labels):
+            cells += [row.labels[k], row.indices[k], f"{row.probabilities[k]:.6f}"]
+        else:
+            cells += ["", "", ""]
+    return [*cells, row.error or ""]
 
 
 def _progress_bar():

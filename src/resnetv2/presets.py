@@ -3,7 +3,7 @@
 Each preset is a set of :func:`resnetv2.options.make_spec` options, so any of them can be
 overridden (``create_model("seed", depth=110)``, ``create_model("resnetv2_50",
 num_classes=10)``). Parameter counts asserted by the tests are in the project's
-REFERENCES (shared/docs/REFERENCES.md) and README.
+docs/references.md and the README.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from resnetv2.errors import PresetError
-from resnetv2.spec import suggest
+from resnetv2.errors import PresetError, suggest
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,13 @@ Turning a depth (plus options) into a spec is the job of :mod:`resnetv2.depth` a
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from resnetv2.errors import SpecError
+from resnetv2.errors import SpecError, suggest
 
 BLOCKS = ("basic", "bottleneck")
 CONVS_PER_UNIT = {"basic": 2, "bottleneck": 3}
@@ -268,12 +267,6 @@ def conv_has_bias(spec: ResNetV2Spec, role: str) -> bool:
 
 
 # -- validation ---------------------------------------------------------------------------
-
-
-def suggest(value: str, valid: Any) -> str:
-    """A 'did you mean' hint for a mistyped name, or an empty string."""
-    close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_keys(data: Mapping[str, Any], valid: set[str], what: str) -> None:

@@ -50,12 +50,12 @@ def test_keras_format_calls_the_keras_exporter(run_folder, tmp_path, monkeypatch
     calls = []
     fake = types.ModuleType("resnetv2.keras.export")
 
-    def export_keras(model, out_path):
+    def export_keras_checked(model, out_path, **options):
         calls.append((model.num_classes, str(out_path)))
         out_path.write_bytes(b"keras")
         return out_path
 
-    fake.export_keras = export_keras
+    fake.export_keras_checked = export_keras_checked
     monkeypatch.setitem(sys.modules, "resnetv2.keras.export", fake)
     out = tmp_path / "m.keras"
     assert main(["export", str(run_folder), "--format", "keras", "--out", str(out)]) == 0

@@ -75,7 +75,7 @@ def test_all_good_json_output(weights, images, tmp_path, capsys):
         (["nope.safetensors", "x.png"], "no such"),
         (["{weights}", "x.png", "--out", "p.txt"], ".csv or .json"),
         (["{weights}", "x.png", "--top-k", "0"], "top_k"),
-        (["{weights}", "x.png", "--device", "tpu9"], "not a torch device"),
+        (["{weights}", "x.png", "--device", "tpu9"], "is not a device"),
     ],
 )
 def test_user_errors_exit_2(weights, argv, message, capsys, monkeypatch, tmp_path):

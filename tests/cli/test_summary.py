@@ -8,7 +8,10 @@ from resnetv2.cli import main
 
 
 def run_cli(capsys, *argv):
-    code = main(list(argv))
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # flag values are checked by argparse
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -274,7 +274,7 @@ def test_fine_tune_a_timm_state_dict_file(tmp_path):
     save_file(timm.create_model("resnetv2_18").state_dict(), str(weights))
     three = _folder(tmp_path / "three", "xyz", per_class=3)
     args = ["--threads", "1", "--quiet", "--data", three, "--val-split", "0.34"]
-    args += ["--batch-size", "6", "--epochs", "1", "--image-size", "32", "--deterministic"]
+    args += ["--batch-size", "6", "--epochs", "1", "--input-size", "32", "--deterministic"]
     ft = ["--init-weights", str(weights), "--backbone-lr-scale", "0.1"]
     assert main(["train", *args, *ft, "--out", str(tmp_path / "ft")]) == 0
     results = json.loads((tmp_path / "ft" / "results.json").read_text())

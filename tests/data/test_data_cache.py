@@ -11,7 +11,15 @@ import torch
 
 import resnetv2.data.cached as cached
 from resnetv2.data import BadImageError, CacheWarning, load_data
-from resnetv2.data.cached import CACHE_FOLDER_NAME, decode_files
+from resnetv2.data.cached import decode_files
+
+
+@pytest.fixture(autouse=True)
+def cache_root(tmp_path_factory, monkeypatch):
+    """The user cache folder of these tests (``$RESNETV2_CACHE_DIR``), apart from the data."""
+    folder = tmp_path_factory.mktemp("user-cache")
+    monkeypatch.setenv("RESNETV2_CACHE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture
@@ -31,11 +39,11 @@ def _load(root, **kwargs):
     return load_data(root, val_split=0.25, progress=False, **kwargs)
 
 
-def test_second_load_hits_the_cache(tmp_path, fakes, count_decodes):
+def test_second_load_hits_the_cache(tmp_path, cache_root, fakes, count_decodes):
     fakes.make_class_folder(tmp_path, {"a": 4, "b": 4})
     first = _load(tmp_path)
     assert len(count_decodes) == 8
-    cache_files = list((tmp_path / CACHE_FOLDER_NAME).glob("*.safetensors"))
+    cache_files = list(cache_root.glob("*.safetensors"))
     assert len(cache_files) == 1
     second = _load(tmp_path)
     assert len(count_decodes) == 8  # nothing decoded again
@@ -59,27 +67,32 @@ def test_changed_file_invalidates_the_cache(tmp_path, fakes, count_decodes):
     assert bool((all_after == 7).all(dim=(1, 2, 3)).any())
 
 
-def test_other_decode_options_use_another_cache_entry(tmp_path, fakes, count_decodes):
+def test_other_decode_options_use_another_cache_entry(tmp_path, cache_root, fakes, count_decodes):
     fakes.make_class_folder(tmp_path, {"a": 2, "b": 2})
     _load(tmp_path)
     _load(tmp_path, image_size=4)
     assert len(count_decodes) == 8
-    assert len(list((tmp_path / CACHE_FOLDER_NAME).glob("*.safetensors"))) == 2
+    assert len(list(cache_root.glob("*.safetensors"))) == 2
 
 
-def test_cache_dir_and_no_cache(tmp_path, fakes):
+def _listing(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+def test_cache_dir_and_no_cache(tmp_path, fakes, cache_root):
     data = fakes.make_class_folder(tmp_path / "data", {"a": 2, "b": 2})
+    listing = _listing(data)
     _load(data, cache_dir=tmp_path / "elsewhere")
     assert list((tmp_path / "elsewhere").glob("*.safetensors"))
-    assert not (data / CACHE_FOLDER_NAME).exists()
+    assert not list(cache_root.iterdir()) and _listing(data) == listing
     _load(data, cache=False)
-    assert not (data / CACHE_FOLDER_NAME).exists()
+    assert not list(cache_root.iterdir()) and _listing(data) == listing
 
 
-def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path, fakes, count_decodes):
+def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path, cache_root, fakes, count_decodes):
     fakes.make_class_folder(tmp_path, {"a": 2, "b": 2})
     first = _load(tmp_path)
-    (cache_file,) = (tmp_path / CACHE_FOLDER_NAME).glob("*.safetensors")
+    (cache_file,) = cache_root.glob("*.safetensors")
     cache_file.write_bytes(b"\xff" * 64)
     with pytest.warns(CacheWarning, match="unreadable"):
         second = _load(tmp_path)
@@ -118,3 +131,31 @@ def test_unwritable_cache_location_only_warns(tmp_path, fakes):
         bundle = _load(data, cache_dir=blocker / "cache")
     assert bundle.num_train + bundle.num_val == 4
     assert any(issubclass(w.category, CacheWarning) for w in caught)
+
+
+def test_default_cache_follows_xdg_and_never_touches_the_data(tmp_path, fakes, monkeypatch):
+    monkeypatch.delenv("RESNETV2_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    data = fakes.make_class_folder(tmp_path / "data", {"a": 2, "b": 2})
+    listing = _listing(data)
+    _load(data)
+    assert list((tmp_path / "xdg" / "resnetv2" / "images").glob("images-*.safetensors"))
+    assert _listing(data) == listing
+
+
+def test_cache_size_cap_evicts_the_least_recently_used(tmp_path, fakes, cache_root, monkeypatch):
+    data = fakes.make_class_folder(tmp_path / "data", {"a": 2, "b": 2})
+    _load(data, image_size=4)
+    (old,) = cache_root.glob("*.safetensors")
+    os.utime(old, ns=(1, 1))  # long unused
+    # A cap just above one entry's size: writing a second entry evicts the older one.
+    monkeypatch.setenv("RESNETV2_CACHE_MAX_GB", str(old.stat().st_size * 1.5 / 1024**3))
+    _load(data, image_size=6)
+    (kept,) = cache_root.glob("*.safetensors")
+    assert kept != old and not old.exists()
+
+
+def test_bad_cache_cap_is_refused(monkeypatch):
+    monkeypatch.setenv("RESNETV2_CACHE_MAX_GB", "lots")
+    with pytest.raises(ValueError, match="RESNETV2_CACHE_MAX_GB"):
+        cached.cache_size_cap()

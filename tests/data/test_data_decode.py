@@ -1,4 +1,4 @@
-"""Each hazard of the decoding policy gets its documented outcome (RELIABILITY promise 4)."""
+"""Each hazard of the decoding policy gets its documented outcome (docs/reliability.md, promise 4)."""
 
 from __future__ import annotations
 

@@ -127,3 +127,36 @@ def test_auto_storage_streams_when_over_the_memory_budget(tmp_path, fakes):
     streamed_val = torch.stack([decode_image(f) for f in bundle.val_files])
     assert torch.equal(streamed_val, cached.val_images)
     assert torch.equal(bundle.val_labels, cached.val_labels)
+
+
+@pytest.mark.parametrize("augment", ["standard", "seed", "digits"])
+def test_cached_and_streaming_augment_a_recipe_identically(tmp_path, fakes, monkeypatch, augment):
+    """Given the same random draws, both storages produce the same normalised tensors: one
+    augmentation implementation, one preprocessing (no torchvision stand-ins)."""
+    from resnetv2.data import TensorBatchLoader, decode_image
+    from resnetv2.data import loaders as loaders_module
+    from resnetv2.data import streaming as streaming_module
+
+    def same_draws(*_parts):
+        return torch.Generator().manual_seed(1234)
+
+    monkeypatch.setattr(loaders_module, "generator_for", same_draws)
+    monkeypatch.setattr(streaming_module, "generator_for", same_draws)
+    files = [
+        fakes.save_image(tmp_path / f"{i}.png", fakes.random_rgb(10 + i, 14, i)) for i in range(3)
+    ]
+    mean, std = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
+    cached = TensorBatchLoader(
+        torch.stack([decode_image(f, size=(12, 12)) for f in files]),
+        torch.zeros(3, dtype=torch.int64),
+        1,
+        augment=augment,
+        mean=mean,
+        std=std,
+    )
+    dataset = FileImageDataset(
+        files, [0] * 3, image_size=(12, 12), mean=mean, std=std, augment=augment
+    )
+    streamed = FileBatchLoader(dataset, 1, num_workers=0)
+    for (x_cached, _), (x_streamed, _) in zip(cached, streamed, strict=True):
+        assert torch.equal(x_cached, x_streamed)

@@ -99,6 +99,10 @@ def test_freeze_backbone_trains_the_head_only(tmp_path, make_config, source, ema
     assert meta["init_weights"]["source"] == str(source[0])
     assert meta["init_weights"]["freeze"] == "backbone"
     assert result.results["init_weights"]["pretrained_classes"] == 5
+    trainable = sum(p.numel() for p in head)
+    frozen = trainer.num_params - trainable
+    header = (result.run_dir / "train.log").read_text(encoding="utf-8")
+    assert f"({trainable:,} trainable, {frozen:,} frozen)" in header and frozen > 0
 
 
 def test_backbone_lr_scale_keeps_its_ratio_through_the_schedule(tmp_path, make_config, source):

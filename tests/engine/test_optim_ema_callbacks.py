@@ -100,6 +100,7 @@ def test_csv_log_has_the_contract_columns(tmp_path):
         "val_top5",
         "lr",
         "seconds",
+        "elapsed",
     ]
     assert (
         rows[0]["epoch"] == "1"

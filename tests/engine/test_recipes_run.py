@@ -10,6 +10,7 @@ SHRINK = {
     "finetune": {"model.depth": 8},
     "cifar-paper": {"model.depth": 11},
     "cifar-fast": {"model.options.width_multiplier": 0.125},
+    "cifar-cpu": {"model.depth": 8},
     "seed": {"model.depth": 11, "model.options": {"width_multiplier": 0.25}},
 }
 

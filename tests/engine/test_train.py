@@ -96,7 +96,7 @@ def test_nan_loss_stops_without_committing_nan_weights(tmp_path, make_config):
 def test_existing_run_folder_is_never_overwritten(tmp_path, make_config):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("x")
-    with pytest.raises(RunFolderError, match="--resume"):
+    with pytest.raises(RunFolderError, match="other files in it"):
         train(make_config(), out=tmp_path / "taken", progress=False)
     assert (tmp_path / "taken" / "keep.txt").read_text() == "x"
 

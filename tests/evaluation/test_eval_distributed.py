@@ -1,4 +1,4 @@
-"""RELIABILITY "eval" row: 2 processes (gloo on CPU), a dataset size not divisible by the batch
+"""docs/reliability.md "eval" row: 2 processes (gloo on CPU), a dataset size not divisible by the batch
 size or the world size — the merged result equals the single-process one exactly."""
 
 import importlib.util

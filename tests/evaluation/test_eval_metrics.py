@@ -62,7 +62,8 @@ def test_hand_computed_metrics_three_classes():
     assert by_name["c"].support == 2
     assert by_name["b"].f1 == pytest.approx(0.5)
     assert "a" in result.report and "macro avg" in result.report
-    assert "top-3: 100.00%" in result.format()
+    # With k >= the class count top-k is always 100 %: the report leaves it out.
+    assert "top-1: 50.00%" in result.format() and "top-3" not in result.format()
 
 
 def test_top5_with_more_classes():
@@ -76,6 +77,7 @@ def test_top5_with_more_classes():
     assert result.top1 == pytest.approx(1 / 4)
     assert result.top5 == pytest.approx(2 / 4)
     assert result.class_names == tuple(str(i) for i in range(7))
+    assert "top-5: 50.00%" in result.format()
 
 
 def test_batching_does_not_change_the_result():

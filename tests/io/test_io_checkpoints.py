@@ -1,4 +1,4 @@
-"""A checkpoint is either complete and verified, or ignored (RELIABILITY.md promises 1 and 7)."""
+"""A checkpoint is either complete and verified, or ignored (docs/reliability.md, promises 1 and 7)."""
 
 import errno
 import json
@@ -63,10 +63,10 @@ def test_layout_manifest_and_round_trip(tmp_path):
     manager = CheckpointManager(tmp_path / "run")
     path = save(manager, 7)
     assert path == tmp_path / "run" / "step-000000007"
-    assert visible_entries(path) == ["manifest.json", "model.safetensors", "state.safetensors"]
+    assert visible_entries(path) == ["manifest.json", "model.safetensors", "state.pt"]
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["step"] == 7
-    for name in ("model.safetensors", "state.safetensors"):
+    for name in ("model.safetensors", "state.pt"):
         assert manifest["files"][name]["size"] == (path / name).stat().st_size
         assert len(manifest["files"][name]["sha256"]) == 64
 
@@ -76,6 +76,14 @@ def test_layout_manifest_and_round_trip(tmp_path):
     assert torch.equal(loaded.model_state["conv.weight"], model_state(7)["conv.weight"])
     assert loaded.train_state["optimizer"]["state"][0]["momentum_buffer"].tolist() == [7.0] * 3
     assert torch.equal(loaded.train_state["rng"], train_state(7)["rng"])
+
+
+def test_each_file_is_checksummed_once_by_the_manifest(tmp_path):
+    path = save(CheckpointManager(tmp_path), 1)
+    with safe_open(path / "model.safetensors", "pt") as handle:
+        header = json.loads(handle.metadata()["resnetv2"])
+    assert "tensors_sha256" not in header  # the manifest's sha256 covers the whole file
+    assert header["step"] == 1 and header["spec"] == {"depth": 18}
 
 
 def test_model_file_is_a_plain_weights_file_without_wrapper_prefixes(tmp_path):
@@ -164,8 +172,8 @@ def _flip_byte(path):
     [
         ("model.safetensors", _truncate),
         ("model.safetensors", _flip_byte),
-        ("state.safetensors", _truncate),
-        ("state.safetensors", _flip_byte),
+        ("state.pt", _truncate),
+        ("state.pt", _flip_byte),
         ("manifest.json", os.remove),
         ("manifest.json", _truncate),
         ("model.safetensors", os.remove),

@@ -1,4 +1,4 @@
-"""Nothing executes pickled code from a file (RELIABILITY.md promise 2)."""
+"""Nothing executes pickled code from a file (docs/reliability.md, promise 2)."""
 
 import os
 import pickle

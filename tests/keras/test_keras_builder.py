@@ -10,7 +10,7 @@ from resnetv2.keras import create_model, residual_stages
 
 keras = pytest.importorskip("keras")
 
-# REFERENCES.md, seed tutorial table: depth -> (count_params incl. BN stats, trainable).
+# docs/references.md, seed tutorial table: depth -> (count_params incl. BN stats, trainable).
 SEED_COUNTS = {
     11: (1_445_706, 1_441_162),
     20: (2_536_714, 2_528_714),

@@ -11,22 +11,70 @@ from resnetv2.keras.summary import keras_summary
 keras = pytest.importorskip("keras")
 
 
-def test_export_from_pytorch_round_trips(tmp_path, helpers):
+def _pixels(shape, seed=0):
+    return np.random.RandomState(seed).randint(0, 256, size=shape).astype("float32")
+
+
+def _torch_probs(model, pixels_nhwc, mean=0.5, std=0.5):
+    import torch
+
+    with torch.no_grad():
+        x = torch.from_numpy(pixels_nhwc / 255.0).permute(0, 3, 1, 2).float()
+        return model((x - mean) / std).softmax(-1).numpy()
+
+
+def test_export_from_pytorch_stands_alone_and_round_trips(tmp_path, helpers):
     torch_model = resnetv2.create_model(11, drop_path_rate=0.1, width_multiplier=0.5)
     torch_model = helpers.randomize_torch(torch_model).eval()
     path = export_keras(torch_model, tmp_path / "model.keras")
     assert path == tmp_path / "model.keras" and path.is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no temp file left
     loaded = keras.saving.load_model(path)  # built-in layers only: no custom_objects
-    x = np.random.RandomState(0).randn(2, 32, 32, 3).astype("float32")
-    np.testing.assert_allclose(
-        helpers.keras_out(loaded, x), helpers.torch_out(torch_model, x), atol=1e-4
-    )
-    # A loaded model has lost the in-memory spec; weights still go back with spec=.
+    pixels = _pixels((2, 32, 32, 3))  # raw 0-255 pixels in, probabilities out
+    probs = helpers.keras_out(loaded, pixels)
+    np.testing.assert_allclose(probs, _torch_probs(torch_model, pixels), atol=1e-5)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    # The file carries its spec: a reloaded export converts back with no spec= argument.
     from resnetv2.keras.convert import keras_to_torch
 
-    back = keras_to_torch(loaded, spec=torch_model.spec).eval()
-    np.testing.assert_allclose(helpers.torch_out(back, x), helpers.torch_out(torch_model, x))
+    back = keras_to_torch(loaded).eval()
+    assert back.spec == torch_model.spec and back.metadata["preprocessing"]["input_size"] == [
+        32,
+        32,
+    ]
+    np.testing.assert_allclose(
+        _torch_probs(back, pixels), _torch_probs(torch_model, pixels), atol=1e-6
+    )
+
+
+def test_export_keeps_class_names_and_can_return_logits(tmp_path, helpers):
+    from resnetv2.keras.export import export_keras_checked
+    from resnetv2.keras.standalone import read_metadata
+
+    torch_model = helpers.randomize_torch(resnetv2.create_model("seed", depth=11, num_classes=3))
+    pre = {
+        "input_size": [16, 24],
+        "in_channels": 3,
+        "mean": [0.2, 0.3, 0.4],
+        "std": [0.5, 0.6, 0.7],
+    }
+    torch_model.metadata = {"class_names": ["a/b", "ç", "c"], "preprocessing": pre}
+    result = export_keras_checked(torch_model.eval(), tmp_path / "l.keras", logits=True)
+    assert result.passed and "parity passed" in result.summary()
+    loaded = keras.saving.load_model(tmp_path / "l.keras")
+    meta = read_metadata(loaded)
+    assert meta["class_names"] == ["a/b", "ç", "c"] and meta["output"] == "logits"
+    pixels = _pixels((1, 16, 24, 3), seed=2)
+    import torch
+
+    with torch.no_grad():
+        x = torch.from_numpy(pixels / 255.0).permute(0, 3, 1, 2).float()
+        mean, std = (
+            torch.tensor(pre["mean"]).view(1, 3, 1, 1),
+            torch.tensor(pre["std"]).view(1, 3, 1, 1),
+        )
+        expected = torch_model((x - mean) / std).numpy()
+    np.testing.assert_allclose(helpers.keras_out(loaded, pixels), expected, atol=1e-4)
 
 
 def test_export_from_spec_and_state(tmp_path, helpers):
@@ -34,12 +82,30 @@ def test_export_from_spec_and_state(tmp_path, helpers):
     spec_dict = torch_model.spec.to_dict()
     path = export_keras((spec_dict, torch_model.state_dict()), tmp_path / "seed.keras")
     loaded = keras.saving.load_model(path)
-    x = np.random.RandomState(1).randn(1, 32, 32, 3).astype("float32")
+    pixels = _pixels((1, 32, 32, 3), seed=1)
     np.testing.assert_allclose(
-        helpers.keras_out(loaded, x), helpers.torch_out(torch_model, x), atol=1e-4
+        helpers.keras_out(loaded, pixels), _torch_probs(torch_model, pixels), atol=1e-5
     )
     fresh = keras.saving.load_model(export_keras(torch_model.spec, tmp_path / "fresh.keras"))
-    assert fresh.count_params() == loaded.count_params() == 1_445_706
+    assert fresh.count_params() == 1_445_706
+
+
+def test_input_shape_sets_the_channels_and_presets_default_to_softmax():
+    from resnetv2.keras import create_model
+
+    model = create_model("seed", depth=11, input_shape=(8, 8, 1))
+    assert tuple(model.input.shape) == (None, 8, 8, 1) and model._resnetv2_spec.in_channels == 1
+    assert model.get_layer("head_fc").activation.__name__ == "softmax"  # as the tutorial's
+    assert create_model(8).get_layer("head_fc").activation.__name__ == "linear"  # logits
+    logits = create_model("seed", depth=11, classifier_activation=None)
+    assert logits.get_layer("head_fc").activation.__name__ == "linear"
+    from resnetv2.keras.builder import SOFTMAX_PRESETS
+
+    assert set(SOFTMAX_PRESETS) == {"seed"} | {
+        p for p in resnetv2.list_presets() if p.startswith("keras_")
+    }
+    with pytest.raises(SpecError, match="in_channels=1"):
+        create_model(resnetv2.make_spec(8), input_shape=(8, 8, 1))
 
 
 def test_export_errors(tmp_path):

@@ -32,8 +32,10 @@ def test_uniform_interface():
     assert torch.equal(model.forward_head(feats), model(x))
     stages = model.forward_stages(x)
     assert [tuple(s.shape[1:]) for s in stages] == [(16, 32, 32), (32, 16, 16), (64, 8, 8)]
-    assert [f["reduction"] for f in model.feature_info] == [1, 2, 4]
-    assert [f["num_chs"] for f in model.feature_info] == [16, 32, 64]
+    # timm's numbering: the stem's feature first, then one per stage
+    assert [f["reduction"] for f in model.feature_info] == [1, 1, 2, 4]
+    assert [f["num_chs"] for f in model.feature_info] == [16, 16, 32, 64]
+    assert model.feature_info.module_name() == ["stem.conv", "stages.0", "stages.1", "stages.2"]
 
 
 def test_reset_classifier_changes_head_and_spec():
@@ -109,13 +111,8 @@ def test_residual_stages_append_to_user_network():
 
 def test_spec_of_sees_through_wrappers():
     model = create_model(20)
-
-    class Wrapper(nn.Module):
-        def __init__(self, module):
-            super().__init__()
-            self.module = module
-
-    assert spec_of(Wrapper(model)) == model.spec
+    # the wrappers resnetv2.io.unwrap_model knows (DDP / DataParallel / torch.compile)
+    assert spec_of(nn.DataParallel(model)) == model.spec
     with pytest.raises(TypeError):
         spec_of(nn.Linear(2, 2))
     with pytest.raises(TypeError):

@@ -1,4 +1,4 @@
-"""Golden parameter counts (shared/docs/REFERENCES.md) and peer parity for every preset."""
+"""Golden parameter counts (docs/references.md) and peer parity for every preset."""
 
 import pytest
 import torch

@@ -5,7 +5,13 @@ import math
 import pytest
 from PIL import Image
 
-from resnetv2.viz.curves import PlotError, lr_log_scale, plot_curves, read_metrics_csv
+from resnetv2.viz.curves import (
+    PlotError,
+    curves_figure,
+    lr_log_scale,
+    plot_curves,
+    read_metrics_csv,
+)
 
 HEADER = "epoch,train_loss,train_acc,val_loss,val_acc,val_top5,lr,seconds\n"
 
@@ -60,3 +66,40 @@ def test_missing_or_empty_csv(tmp_path):
     (tmp_path / "metrics.csv").write_text("step,loss\n1,2\n")
     with pytest.raises(PlotError, match="epoch"):
         plot_curves(tmp_path)
+
+
+def _columns(epochs, top5=True):
+    rows = {
+        "epoch": [float(e) for e in range(1, epochs + 1)],
+        "train_loss": [2 / e for e in range(1, epochs + 1)],
+        "val_loss": [2.2 / e for e in range(1, epochs + 1)],
+        "train_acc": [1 - 1 / (e + 1) for e in range(1, epochs + 1)],
+        "val_acc": [0.5 + 0.4 * math.sin(e / 2) ** 2 for e in range(1, epochs + 1)],
+        "val_top5": [1.0 if top5 else math.nan] * epochs,
+        "lr": [0.1] * epochs,
+    }
+    return rows
+
+
+@pytest.mark.parametrize("epochs", [2, 3, 7])
+def test_epoch_axes_tick_only_at_whole_epochs(epochs):
+    fig = curves_figure(_columns(epochs), "run")
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_best_epoch_is_named_in_the_title_not_over_the_lines():
+    columns = _columns(12)
+    best = max(range(12), key=lambda i: columns["val_acc"][i])
+    fig = curves_figure(columns, "run")
+    acc_ax = fig.axes[1]
+    assert f"at epoch {best + 1} " in acc_ax.get_title()
+    assert len(acc_ax.texts) == 0  # no annotation inside the plotting area
+
+
+def test_top5_is_not_drawn_when_it_is_blank():
+    fig = curves_figure(_columns(4, top5=False), "run")
+    labels = fig.axes[1].get_legend_handles_labels()[1]
+    assert "validation top-5" not in labels and "validation top-1" in labels

@@ -7,19 +7,55 @@ dispatches and turns user mistakes into one-line messages with exit code 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
+import warnings
 
 from resnetv2.errors import ResNetV2Error
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["depths", "summary", "train", "evaluate", "plot", "predict", "export", "convert"]
+COMMANDS = [
+    "depths",
+    "summary",
+    "train",
+    "compare",
+    "evaluate",
+    "plot",
+    "predict",
+    "export",
+    "convert",
+]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (plus where to look), exit code 2.
+
+    argparse prints the whole usage block before the message; with thirty options that
+    pushes the one line that matters off the screen. Sub-command parsers inherit the class.
+    """
+
+    def error(self, message: str):  # noqa: D401 - argparse's signature
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, but an unknown flag is answered with the closest valid one of the
+        sub-command it was given to (``--model`` → ``--preset`` or ``--depth``)."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            from resnetv2.cli.common import option_strings, unknown_flag_message
+
+            commands = getattr(self, "commands", {})
+            target = commands.get(getattr(namespace, "command", None), self)
+            target.error(unknown_flag_message(extras, option_strings(target)))
+        return namespace
 
 
 def build_parser() -> argparse.ArgumentParser:
     from resnetv2 import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="resnetv2",
         description="Pre-activation ResNets (He et al. 2016) of any depth: build, inspect, "
         "train, evaluate, predict, export.",
@@ -28,10 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"resnetv2.cli.{name}").register(sub)
+    parser.commands = sub.choices  # for parse_args' "did you mean" on unknown flags
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line (``warning: …``): the default format adds the file, line and a
+    source excerpt, which reads like a traceback to someone who made no mistake."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _format_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -40,13 +84,60 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ResNetV2Error, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
-        print(f"resnetv2 {args.command}: error: {exc}", file=sys.stderr)
+        print(f"resnetv2 {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(
+            f"resnetv2 {args.command}: error: out of memory; use a smaller model, batch or "
+            "image size",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or exc.errno not in USER_ERRNOS:
+            raise
+        # Read-only, full or missing output locations are the user's to fix, not a bug.
+        print(f"resnetv2 {args.command}: error: {_describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"resnetv2 {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `resnetv2 depths | head`
         return 0
+
+
+USER_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+    }
+)
+"""``OSError`` numbers that describe the user's files (permissions, full disk, missing or
+wrong kind of path) and become a one-line exit 2; any other ``OSError`` is a bug and keeps
+its traceback."""
+
+
+def _describe_os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    path = exc.filename
+    if path is None:
+        return _one_line(exc)
+    return f"{os.fsdecode(path)}: {reason}"
+
+
+def _one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line (a CLI error is one line; nothing is dropped)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":

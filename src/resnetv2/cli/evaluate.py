@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 
+from resnetv2.cli.common import add_device_argument, add_progress_arguments, show_progress
+from resnetv2.cli.engine_args import add_engine_arguments, show_engine_messages
+from resnetv2.tta import TTA_MODES
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -22,8 +26,9 @@ def register(sub) -> None:
         help="evaluate a trained run: loss, top-1/top-5, per-class report, confusion matrix",
         description="Evaluate RUN/model.safetensors (or a .safetensors file) on the run's own "
         "validation split (from RUN/config.yaml), a built-in dataset or a class-folder "
-        "directory whose classes match the model's. Writes metrics.json, report.txt and "
-        "confusion_matrix.png to RUN/eval/ and prints the report.",
+        "directory whose classes match the model's (each file read exactly as predict reads "
+        "it). Writes metrics.json, report.txt and confusion_matrix.png to RUN/eval/ and "
+        "prints the report.",
     )
     p.add_argument("run", metavar="RUN", help="run folder (or a .safetensors weights file)")
     p.add_argument(
@@ -40,8 +45,16 @@ def register(sub) -> None:
     )
     p.add_argument("--data-dir", metavar="DIR", help="where built-in datasets are stored")
     p.add_argument("--batch-size", type=_positive_int, default=256, metavar="B")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default RUN/eval)")
+    add_device_argument(p)
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder (default RUN/eval, replaced on each run); an existing, non-empty "
+        "--out is never overwritten without --force",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite --out and --save-predictions if they exist"
+    )
     p.add_argument(
         "--normalize",
         choices=("true", "pred", "all"),
@@ -49,14 +62,54 @@ def register(sub) -> None:
         help="plot the confusion matrix normalised over true classes (rows), predictions "
         "(columns) or all samples; default: counts",
     )
+    p.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="test-time augmentation: flip = mean of the softmax of each image and its "
+        "horizontal mirror (default none); recorded in metrics.json and the CSV",
+    )
+    p.add_argument(
+        "--save-predictions",
+        metavar="FILE",
+        help="also write a per-file CSV: predict's columns (source, status, top-k labels, "
+        "indices and probabilities, error) plus true_label, correct (1/0) and tta",
+    )
+    p.add_argument(
+        "--top-k",
+        type=_positive_int,
+        default=5,
+        metavar="K",
+        help="classes per row in --save-predictions (default 5, at most the class count)",
+    )
+    add_engine_arguments(p)
     p.add_argument("--json", action="store_true", help="print metrics.json instead of the report")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
+
+
+def check_overwrite(args) -> None:
+    """The rule of every command: a path named on the command line (``--out``,
+    ``--save-predictions``) is never overwritten without ``--force``; the default
+    ``RUN/eval`` is the run's own and is replaced."""
+    from pathlib import Path
+
+    from resnetv2.errors import ResNetV2Error
+
+    if args.force:
+        return
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ResNetV2Error(f"--out {out} exists and is not empty; pass --force to overwrite it")
+    if args.save_predictions and Path(args.save_predictions).exists():
+        raise ResNetV2Error(f"{args.save_predictions} exists; pass --force to overwrite it")
 
 
 def run(args) -> int:
     from resnetv2.evaluation.run import evaluate_run
 
+    check_overwrite(args)
+    show_engine_messages()
     evaluation = evaluate_run(
         args.run,
         data=args.data,
@@ -66,7 +119,13 @@ def run(args) -> int:
         out=args.out,
         data_dir=args.data_dir,
         normalize=args.normalize or False,
-        progress=not args.quiet,
+        progress=show_progress(args),
+        tta=args.tta,
+        save_predictions=args.save_predictions,
+        top_k=args.top_k,
+        engine=args.engine,
+        precision=args.precision,
+        threads=args.threads,
     )
     if args.json:
         print(evaluation.files["metrics"].read_text(encoding="utf-8").rstrip())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from resnetv2.cli.common import add_input_size_argument
 from resnetv2.errors import ResNetV2Error
 
 
@@ -15,7 +16,10 @@ def register(sub) -> None:
         help="export weights to ONNX, torch.export (.pt2) or Keras, with a parity check",
         description="Export a model for deployment. The exported model is run against the "
         "eager model (ONNX: onnxruntime in a fresh process, batches 1 and 7 with "
-        "--dynamic-batch) and the file is only written when outputs agree within 1e-4.",
+        "--dynamic-batch; Keras: in-process, batches 1 and 7) and the file is only written "
+        "when outputs agree within 1e-4. The .keras file stands alone: raw 0-255 pixels (HWC, "
+        "at the weights' input size) in, softmax probabilities out, with the normalisation, "
+        "class names and spec inside; load it with keras.saving.load_model.",
     )
     p.add_argument("weights", metavar="RUN_OR_WEIGHTS", help="run folder or .safetensors file")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="output format (onnx)")
@@ -29,14 +33,14 @@ def register(sub) -> None:
     p.add_argument(
         "--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)"
     )
-    p.add_argument(
-        "--input-size",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        help="input height and width (default: from the weights' metadata)",
-    )
+    add_input_size_argument(p, "default: from the weights' metadata")
     p.add_argument("--tolerance", type=float, default=1e-4, help="parity tolerance (1e-4)")
+    p.add_argument(
+        "--logits",
+        action="store_true",
+        help="keras: output logits instead of softmax probabilities (the default, as "
+        "keras.applications); the .keras file always takes raw 0-255 HWC pixels",
+    )
     p.set_defaults(func=run)
 
 
@@ -75,6 +79,7 @@ def run(args) -> int:
         opset=args.opset,
         force=args.force,
         tolerance=args.tolerance,
+        logits=args.logits,
     )
     if isinstance(result, ExportResult):
         print(result.summary())

@@ -8,7 +8,6 @@ is 1 when any input failed, 0 otherwise (2 for usage errors).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -17,7 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from resnetv2.cli.common import add_device_argument, add_progress_arguments, show_progress
+from resnetv2.cli.engine_args import add_engine_arguments, show_engine_messages
 from resnetv2.errors import ResNetV2Error
+from resnetv2.tta import TTA_MODES
 
 
 def register(sub) -> None:
@@ -25,26 +27,30 @@ def register(sub) -> None:
         "predict",
         help="predict the classes of images with trained or imported weights",
         description="Predict the top-k classes of image files, folders (recursive) or glob "
-        "patterns, in batches with bounded memory. Preprocessing (size, interpolation, "
-        "mean/std) comes from the weights' metadata.",
+        "patterns, in batches with bounded memory. Preprocessing (size, resize rule, "
+        "interpolation, crop, channels, mean/std) comes from the weights' metadata, the "
+        "same as training and evaluate use.",
     )
     p.add_argument("weights", metavar="RUN_OR_WEIGHTS", help="run folder or .safetensors file")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, folders, globs")
     p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes per image (5)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per batch")
+    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per batch (32)")
     p.add_argument(
         "--out", metavar="FILE", help="write preds.csv or preds.json (default: CSV on stdout)"
     )
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default cpu)")
+    add_device_argument(p)
     p.add_argument(
         "--workers", type=int, default=0, metavar="N", help="decoding worker processes (0)"
     )
+    add_progress_arguments(p)
     p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show a progress bar (default: when stderr is a terminal)",
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="test-time augmentation: flip = mean of the softmax of each image and its "
+        "horizontal mirror (default none); recorded in each row (tta column / key)",
     )
+    add_engine_arguments(p)
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=run)
 
@@ -56,8 +62,9 @@ def run(args) -> int:
         raise ResNetV2Error(f"{out} exists; pass --force to overwrite it")
     if args.workers < 0:
         raise ResNetV2Error(f"--workers must be >= 0, got {args.workers}")
+    show_engine_messages()
     predictor = _load(args)
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = show_progress(args)
     stream = predictor.predict_iter(
         args.inputs, top_k=args.top_k, num_workers=args.workers, progress=progress
     )
@@ -73,40 +80,34 @@ def run(args) -> int:
             yield row
 
     with _output(out) as handle:
-        write_predictions(counted(), handle, fmt, args.top_k)
+        write_predictions(counted(), handle, fmt, args.top_k, tta=args.tta)
     total = counts["ok"] + counts["failed"]
     where = f" → {out}" if out else ""
+    engine = f" (engine {predictor.engine_used})" if predictor.engine_used else ""
     print(
-        f"predicted {counts['ok']:,} of {total:,} inputs{where}; {counts['failed']:,} failed",
+        f"predicted {counts['ok']:,} of {total:,} inputs{where}; {counts['failed']:,} failed"
+        f"{engine}",
         file=sys.stderr,
     )
     return 1 if counts["failed"] else 0
 
 
-def check_device(name: str | None) -> None:
-    """Turn a bad ``--device`` into a one-line user error instead of a torch traceback."""
-    if name is None:
-        return
-    import torch
-
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ResNetV2Error(
-            f"--device {name!r} is not a torch device (cpu, cuda, cuda:1)"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ResNetV2Error(f"--device {name}: CUDA is not available on this machine")
-
-
 def _load(args):
+    from resnetv2.device import resolve_device
     from resnetv2.io.errors import CheckpointError
     from resnetv2.predict import Predictor
 
-    check_device(args.device)
+    device = resolve_device(args.device)  # a missing device fails before any file is read
     try:
         return Predictor.from_weights(
-            args.weights, device=args.device, batch_size=args.batch_size, top_k=args.top_k
+            args.weights,
+            device=device,
+            batch_size=args.batch_size,
+            top_k=args.top_k,
+            tta=args.tta,
+            engine=args.engine,
+            precision=args.precision,
+            threads=args.threads,
         )
     except CheckpointError as exc:
         raise ResNetV2Error(str(exc)) from None
@@ -132,26 +133,21 @@ def _output(out: Path | None) -> Iterator[IO[str]]:
         yield handle
 
 
-def write_predictions(rows: Iterable, handle: IO[str], fmt: str, top_k: int) -> None:
-    """Write predictions as they arrive: CSV (one row per input) or a JSON list."""
+def write_predictions(
+    rows: Iterable, handle: IO[str], fmt: str, top_k: int, *, tta: str = "none"
+) -> None:
+    """Write predictions as they arrive: CSV (one row per input, columns of
+    :func:`resnetv2.predict.csv_header` plus ``tta``) or a JSON list (each row's
+    ``to_dict()`` plus ``tta``)."""
+    from resnetv2.predict import csv_cells, csv_header
+
     if fmt == "json":
         handle.write("[")
         for i, row in enumerate(rows):
-            handle.write(("," if i else "") + "\n  " + json.dumps(row.to_dict()))
+            handle.write(("," if i else "") + "\n  " + json.dumps({**row.to_dict(), "tta": tta}))
         handle.write("\n]\n")
         return
-    header = ["source", "status"]
-    for k in range(1, top_k + 1):
-        header += [f"top{k}_label", f"top{k}_index", f"top{k}_prob"]
-    header.append("error")
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([*csv_header(top_k), "tta"])
     for row in rows:
-        cells: list[object] = [row.source, "ok" if row.ok else "error"]
-        for k in range(top_k):
-            if k < len(row.labels):
-                cells += [row.labels[k], row.indices[k], f"{row.probabilities[k]:.6f}"]
-            else:
-                cells += ["", "", ""]
-        cells.append(row.error or "")
-        writer.writerow(cells)
+        writer.writerow([*csv_cells(row, top_k), tta])

@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from resnetv2.depth import LAYOUTS
-from resnetv2.options import make_spec
+from resnetv2.errors import SpecError
+from resnetv2.options import make_spec, parse_int_list
 from resnetv2.presets import list_presets
 from resnetv2.spec import (
     BLOCKS,
@@ -22,13 +23,11 @@ from resnetv2.spec import (
 
 
 def int_list(text: str) -> list[int]:
+    """:func:`~resnetv2.options.parse_int_list` with its message in argparse's error line."""
     try:
-        values = [int(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers like 3,4,6,3, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
+        return parse_int_list(text, "the list")
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # (flag, spec option, argparse kwargs)

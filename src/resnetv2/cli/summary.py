@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from resnetv2.analysis import analyze
+from resnetv2.cli.common import add_input_size_argument
 from resnetv2.cli.spec_args import add_spec_arguments, spec_from_args
 from resnetv2.memory import parse_checkpoint_segments
 
@@ -17,7 +18,7 @@ def register(sub) -> None:
         "computed from the spec alone (nothing is allocated).",
     )
     add_spec_arguments(p)
-    p.add_argument("--input-size", type=int, default=None, help="input height=width")
+    add_input_size_argument(p, "default: 224 with a 7x7 stem, else 32")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--framework",
@@ -53,11 +54,7 @@ def default_input_size(spec) -> int:
 
 def run(args) -> int:
     spec = spec_from_args(args)
-    size = default_input_size(spec) if args.input_size is None else args.input_size
-    if size < 1:
-        from resnetv2.errors import SpecError
-
-        raise SpecError(f"--input-size must be a positive integer, got {size}")
+    size = args.input_size or (default_input_size(spec),) * 2
     report = analyze(spec, size)
     data = summary_dict(report)
     extra_text = []
@@ -75,7 +72,11 @@ def run(args) -> int:
     if args.framework == "keras":
         from resnetv2.keras.summary import keras_summary
 
-        keras_info = keras_summary(spec, input_size=size)
+        if size[0] != size[1]:
+            from resnetv2.errors import SpecError
+
+            raise SpecError("--framework keras summarises square inputs; give --input-size N")
+        keras_info = keras_summary(spec, input_size=size[0])
         data["keras"] = keras_info
         extra_text.append(keras_info["text"])
     if args.plot:

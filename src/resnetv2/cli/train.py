@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
+from resnetv2.cli.common import add_progress_arguments, input_size, show_progress
 from resnetv2.cli.spec_args import add_spec_arguments, spec_options_from_args
+from resnetv2.cli.sweep import accept_depth_list, run_sweep
+from resnetv2.config import list_recipes
+from resnetv2.config.sections import TrainConfig
+from resnetv2.data.augment import AUGMENTATIONS
 from resnetv2.memory import parse_checkpoint_segments
 
 
@@ -27,29 +33,49 @@ def _segments(text: str) -> int | str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def config_choices(key: str) -> tuple[Any, ...]:
+    """The values a ``Literal`` config field allows, so ``--help`` lists what the code does."""
+    section, name = key.split(".")
+    section_type = typing.get_type_hints(TrainConfig)[section]
+    return typing.get_args(typing.get_type_hints(section_type)[name])
+
+
 # (flag, dotted config key, argparse kwargs)
 _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--data", "data.source", {"metavar": "SRC", "help": "digits, cifar10, cifar100 or DIR"}),
     ("--val-data", "data.val_data", {"metavar": "DIR", "help": "separate validation folder"}),
     ("--val-split", "data.val_split", {"type": float, "metavar": "F", "help": "val fraction"}),
     ("--data-dir", "data.data_dir", {"metavar": "DIR", "help": "where CIFAR archives live"}),
-    ("--image-size", "data.image_size", {"type": int, "metavar": "PX"}),
+    (
+        "--cache-dir",
+        "data.cache_dir",
+        {"metavar": "DIR", "help": "decoded-image cache (default: the user cache folder)"},
+    ),
+    (
+        "--input-size",
+        "data.image_size",
+        {
+            "type": input_size,
+            "metavar": "N|HxW",
+            "help": "resize to N×N or HxW (default: the recipe's or the weights')",
+        },
+    ),
     (
         "--channels",
         "data.channels",
         {"type": int, "choices": (1, 3), "help": "convert images: 1 grayscale, 3 RGB"},
     ),
-    ("--augment", "data.augment", {"choices": ("auto", "standard", "seed", "digits", "none")}),
+    ("--augment", "data.augment", {"choices": ("auto", *AUGMENTATIONS)}),
     ("--batch-size", "data.batch_size", {"type": int, "metavar": "B", "help": "global batch"}),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
-    ("--optimizer", "optim.name", {"choices": ("sgd", "adamw", "adam")}),
+    ("--optimizer", "optim.name", {"choices": config_choices("optim.name")}),
     ("--lr", "optim.lr", {"type": float, "help": "base (peak) learning rate"}),
     ("--momentum", "optim.momentum", {"type": float}),
     ("--weight-decay", "optim.weight_decay", {"type": float}),
     (
         "--schedule",
         "schedule.name",
-        {"choices": ("constant", "cosine", "multistep", "onecycle", "plateau")},
+        {"choices": config_choices("schedule.name")},
     ),
     ("--warmup-epochs", "schedule.warmup_epochs", {"type": float}),
     ("--epochs", "train.epochs", {"type": int, "metavar": "N"}),
@@ -57,9 +83,17 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--label-smoothing", "train.label_smoothing", {"type": float}),
     ("--grad-clip", "train.grad_clip", {"type": float, "metavar": "NORM"}),
     ("--ema-decay", "train.ema_decay", {"type": float}),
-    ("--device", "train.device", {"choices": ("auto", "cpu", "cuda")}),
-    ("--amp", "train.amp", {"choices": ("auto", "on", "off"), "help": "bf16 autocast"}),
-    ("--channels-last", "train.channels_last", {"choices": ("auto", "on", "off")}),
+    ("--device", "train.device", {"choices": config_choices("train.device"), "help": "(auto)"}),
+    ("--amp", "train.amp", {"choices": config_choices("train.amp"), "help": "bf16 autocast"}),
+    (
+        "--val-tta",
+        "train.val_tta",
+        {
+            "choices": config_choices("train.val_tta"),
+            "help": "validate each epoch with test-time augmentation (flip: image + mirror)",
+        },
+    ),
+    ("--channels-last", "train.channels_last", {"choices": config_choices("train.channels_last")}),
     ("--threads", "train.threads", {"type": int, "metavar": "N", "help": "CPU threads"}),
     ("--keep-checkpoints", "callbacks.keep_checkpoints", {"type": int, "metavar": "N"}),
     (
@@ -74,7 +108,7 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "--freeze",
         "model.freeze",
-        {"choices": ("backbone", "none"), "help": "backbone: train the new head only"},
+        {"choices": config_choices("model.freeze"), "help": "backbone: train the new head only"},
     ),
     (
         "--backbone-lr-scale",
@@ -102,29 +136,50 @@ _SWITCHES: list[tuple[str, str, str]] = [
     ("--tensorboard", "callbacks.tensorboard", "also log to RUN/tensorboard"),
     ("--download", "data.download", "download CIFAR if it is missing"),
 ]
+#: (flag, dotted config key, help): switches that turn a default-on setting off.
+_OFF_SWITCHES: list[tuple[str, str, str]] = [
+    ("--no-cache", "data.cache", "decode folder images without the on-disk cache"),
+    (
+        "--no-memory-check",
+        "train.memory_check",
+        "train even if the memory estimate exceeds the available memory",
+    ),
+]
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a network (default: the digits recipe)",
-        description=__doc__.split("\n\n")[0],
-        epilog="Recipes: digits (default), cifar-paper, cifar-fast, seed. See docs/training.md.",
+        description="Train a recipe (or a config file) into a run folder, or resume one. With "
+        "no arguments: the digits recipe into a fresh runs/digits-<time> folder. Flags override "
+        "the recipe's values.",
+        epilog=f"Recipes: {', '.join(list_recipes())}. See docs/training.md.",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", metavar="YAML", help="a config file (e.g. RUN/config.yaml)")
     source.add_argument(
         "--recipe",
         metavar="NAME",
-        help="a shipped recipe: digits, images, finetune, cifar-paper, cifar-fast, seed "
-        "(default: digits; images when --data is other data; finetune with --init-weights)",
+        help=f"a shipped recipe: {', '.join(list_recipes())} (default: digits; images when "
+        "--data is other data; finetune with --init-weights)",
     )
-    parser.add_argument("--out", metavar="RUN", help="run folder (must not exist or be empty)")
-    parser.add_argument("--resume", metavar="RUN", help="continue the run in RUN")
     parser.add_argument(
-        "--resume-force", action="store_true", help="resume even if the model/batch changed"
+        "--out",
+        metavar="RUN",
+        help="run folder: new, empty, or a start that failed before its first checkpoint",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars, summaries only")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the run in RUN with its config.yaml (one process per run at a time)",
+    )
+    parser.add_argument(
+        "--resume-force",
+        action="store_true",
+        help="resume even if the model, batch or data folder changed",
+    )
+    add_progress_arguments(parser)
     parser.add_argument(
         "--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE flat epochs"
     )
@@ -138,7 +193,12 @@ def register(subparsers) -> None:
         parser.add_argument(
             flag, dest=_dest(key), action="store_const", const=True, help=f"{text} [config: {key}]"
         )
+    for flag, key, text in _OFF_SWITCHES:
+        parser.add_argument(
+            flag, dest=_dest(key), action="store_const", const=False, help=f"{text} [config: {key}]"
+        )
     add_spec_arguments(parser)
+    accept_depth_list(parser)  # --depth 20,56,110: a sweep (resnetv2.cli.sweep)
     parser.set_defaults(func=run)
 
 
@@ -155,6 +215,22 @@ def default_recipe(args: argparse.Namespace) -> str:
     return "images" if data not in (None, "digits") else "digits"
 
 
+def _resume_config_path(run: str) -> Path:
+    """``RUN/config.yaml``, the run's own record; without it a resume would silently use a
+    recipe's defaults (other epochs, seed, determinism), so it is refused."""
+    from resnetv2.config import ConfigError
+    from resnetv2.engine.runfolder import check_resume_dir
+
+    check_resume_dir(run)  # a folder with something to resume, before its config is read
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"--resume {run}: {path} is missing, and resuming needs the run's own config; "
+            "restore it, or pass the config the run was started with as --config FILE"
+        )
+    return path
+
+
 def build_config(args: argparse.Namespace):
     """The recipe/config named by the flags, with every flag applied on top."""
     from resnetv2.config import (
@@ -169,14 +245,16 @@ def build_config(args: argparse.Namespace):
         config = load_config(args.config)
     elif args.recipe:
         config = load_recipe(args.recipe)
-    elif args.resume and (Path(args.resume) / "config.yaml").is_file():
-        config = load_config(Path(args.resume) / "config.yaml")
+    elif args.resume:
+        config = load_config(_resume_config_path(args.resume))
     else:
         config = load_recipe(default_recipe(args))
     overrides: dict[str, Any] = {}
     for _, key, _ in _FLAGS:
         overrides[key] = getattr(args, _dest(key))
-    for _, key, _ in _SWITCHES:
+    if (size := overrides["data.image_size"]) is not None:
+        overrides["data.image_size"] = size[0] if size[0] == size[1] else list(size)
+    for _, key, _ in _SWITCHES + _OFF_SWITCHES:
         overrides[key] = getattr(args, _dest(key))
     if args.early_stopping is not None:
         overrides["callbacks.early_stopping"] = {
@@ -204,6 +282,8 @@ def build_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from resnetv2.engine import NonFiniteLossError, TrainingInterrupted, train
 
+    if isinstance(args.depth, list):
+        return run_sweep(args, run)
     config = build_config(args)
     try:
         result = train(
@@ -212,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             resume_force=args.resume_force,
             quiet=args.quiet,
+            progress=show_progress(args),
         )
     except TrainingInterrupted as exc:
         print(f"resnetv2 train: stopped by {exc}", file=sys.stderr)

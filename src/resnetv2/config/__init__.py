@@ -4,7 +4,7 @@ A training run is described by one :class:`TrainConfig` with five sections — `
 (preset/depth plus any :func:`resnetv2.make_spec` option), ``data``, ``optim``, ``schedule``
 and ``train`` (plus ``callbacks``). Recipes are YAML files with the same sections; the shipped
 ones live in ``resnetv2/recipes/`` (``list_recipes()``). Loading is strict (promise 6 of
-``RELIABILITY.md``): an unknown key at any level is an error that suggests the nearest valid
+docs/reliability.md): an unknown key at any level is an error that suggests the nearest valid
 key, a value of the wrong type is an error naming the field, and the architecture is resolved
 with :func:`make_spec` before anything is allocated. The resolved config is written to each
 run folder as ``config.yaml`` and can be fed back with ``--config``.

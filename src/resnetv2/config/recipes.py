@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from resnetv2.config.sections import DEFAULT_RECIPE, ConfigError, TrainConfig
-from resnetv2.config.validate import config_from_dict, config_to_dict, suggest_key
+from resnetv2.config.validate import config_from_dict, config_to_dict
+from resnetv2.config.yamlfile import read_yaml_file
+from resnetv2.errors import suggest
 
 
 def list_recipes() -> list[str]:
@@ -22,20 +24,14 @@ def recipe_path(name: str) -> Path:
     """The YAML file of a shipped recipe."""
     names = list_recipes()
     if name not in names:
-        raise ConfigError(f"unknown recipe {name!r}{suggest_key(name, names)}; shipped: {names}")
+        raise ConfigError(
+            f"unknown recipe {name!r}{suggest(name, names, cutoff=0.5)}; shipped: {names}"
+        )
     return Path(str(resources.files("resnetv2") / "recipes" / f"{name}.yaml"))
 
 
 def _read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml_file(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -61,6 +61,11 @@ class DataConfig:
     converts images to grayscale or RGB; ``mean``/``std`` (both or neither) fix the
     normalisation instead of measuring it on the training split. With
     ``model.init_weights`` all four default to the weights' preprocessing metadata.
+    Decoded folder images are cached in ``cache_dir`` (default: the user's cache folder,
+    ``$RESNETV2_CACHE_DIR`` or ``$XDG_CACHE_HOME/resnetv2/images``), never in the data
+    folder; ``cache: false`` turns the cache off. A run stores folder sources as absolute
+    paths with a ``fingerprint`` (file count, hash of names and sizes) that ``--resume`` and
+    ``evaluate RUN`` check (:mod:`resnetv2.data.fingerprint`); it is recomputed for new runs.
     """
 
     source: str = "digits"
@@ -77,6 +82,9 @@ class DataConfig:
     eval_batch_size: int | None = None
     workers: int = 0
     drop_last: bool = False
+    cache: bool = True
+    cache_dir: str | None = None
+    fingerprint: dict[str, Any] | None = None
 
 
 @dataclass
@@ -153,7 +161,9 @@ class CallbacksConfig:
 class TrainSection:
     """The loop: epochs, seed, loss, regularisation and device settings.
 
-    ``amp`` (bf16 autocast) defaults to on for CUDA only; ``channels_last`` to on everywhere,
+    ``amp: auto`` (bf16 autocast) is on for CUDA and for CPUs with AMX or AVX-512 BF16, off
+    elsewhere (:mod:`resnetv2.engine.precision`); ``val_tta: flip`` validates each epoch on the
+    image and its mirror (as ``evaluate --tta flip``); ``channels_last`` is on everywhere,
     since ``benchmarks/train_overhead.py --cpu-settings`` measured it faster on CPU as well
     (docs/bench-training.md).
     ``threads`` sets PyTorch's intra-op CPU threads for the run (``null``: PyTorch's default);
@@ -161,6 +171,8 @@ class TrainSection:
     ``checkpoint_activations`` (``null``: off) recomputes activations in backward to save
     memory (Chen et al. 2016): ``sqrt`` segments, ``unit`` (every residual unit, also ``-1``)
     or a segment count (:mod:`resnetv2.nn.checkpointing`).
+    ``memory_check`` refuses a run whose estimated memory exceeds the device's available
+    memory before anything is allocated (:mod:`resnetv2.memory.preflight`).
     """
 
     epochs: int = 10
@@ -173,10 +185,12 @@ class TrainSection:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     amp: Literal["auto", "on", "off"] = "auto"
+    val_tta: Literal["none", "flip"] = "none"
     channels_last: Literal["auto", "on", "off"] = "auto"
     sync_bn: bool = False
     threads: int | None = None
     checkpoint_activations: int | str | None = None
+    memory_check: bool = True
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -11,11 +10,8 @@ from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
 from resnetv2.config.sections import ConfigError, TrainConfig
-
-
-def suggest_key(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+from resnetv2.config.yamlfile import short_repr
+from resnetv2.errors import suggest
 
 
 def _type_name(tp: Any) -> str:
@@ -47,50 +43,66 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 errors.append(exc)
         if len(errors) == 1:
             raise errors[0]
-        raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{where} must be {_type_name(tp)}, got {short_repr(value)}")
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:
-            hint = suggest_key(str(value), [str(c) for c in choices])
+            hint = (
+                suggest(value, [str(c) for c in choices], cutoff=0.5)
+                if isinstance(value, str)
+                else ""
+            )
             raise ConfigError(
-                f"{where} must be one of {', '.join(map(str, choices))}; got {value!r}{hint}"
+                f"{where} must be one of {', '.join(map(str, choices))}; got {short_repr(value)}{hint}"
             )
         return value
     if dataclasses.is_dataclass(tp):
         if value is True:  # `early_stopping: true` means "on, with defaults"
             value = {}
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where} must be a mapping of {tp.__name__} fields, got {value!r}")
+            raise ConfigError(
+                f"{where} must be a mapping of {tp.__name__} fields, got {short_repr(value)}"
+            )
         return _build(tp, value, where)
     if origin is list:
         (item,) = get_args(tp)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
+            raise ConfigError(f"{where} must be a list, got {short_repr(value)}")
         return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+            raise ConfigError(f"{where} must be a mapping, got {short_repr(value)}")
         return dict(value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
+            raise ConfigError(f"{where} must be true or false, got {short_repr(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
+            raise ConfigError(f"{where} must be an integer, got {short_repr(value)}")
+        if not -(2**63) <= value < 2**63:  # beyond every counter PyTorch and NumPy accept
+            raise ConfigError(
+                f"{where} is out of range (a 64-bit integer), got {short_repr(value)}"
+            )
         return value
     if tp is float:
         if isinstance(value, str):
             try:  # YAML 1.1 reads `1e-4` (no dot) as a string
                 value = float(value)
             except ValueError:
-                raise ConfigError(f"{where} must be a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
+                raise ConfigError(f"{where} must be a number, got {short_repr(value)}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {short_repr(value)}")
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond the float range
+            value = math.inf
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {short_repr(value)}")
+        return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
+            raise ConfigError(f"{where} must be a string, got {short_repr(value)}")
         return value
     raise TypeError(f"unsupported config type {tp!r} at {where}")  # a bug, not user input
 
@@ -103,11 +115,38 @@ def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
         if key not in hints:
             path = f"{where}.{key}" if where else str(key)
             raise ConfigError(
-                f"unknown key {path!r}{suggest_key(str(key), names)}; valid keys"
+                f"unknown key {short_repr(path)}{suggest(str(key)[:100], names, cutoff=0.5)}; valid keys"
                 f"{' in ' + where if where else ''}: {', '.join(names)}"
             )
         kwargs[key] = _convert(value, hints[key], f"{where}.{key}" if where else key)
     return cls(**kwargs)
+
+
+MAX_EPOCHS = 1_000_000
+"""Most epochs a config may ask for: far beyond any real run, small enough for every counter."""
+
+MAX_SEED = 2**63 - 1
+"""Largest seed: PyTorch, NumPy and the data layer's derived seeds all take 63-bit seeds."""
+
+
+def _check_name(name: str) -> None:
+    """``name`` becomes the run folder's name under ``runs/``, so it must be one plain path
+    component: no separators, no ``..``, not absolute, nothing hidden."""
+    bad = (
+        not name
+        or len(name) > 100
+        or name in (".", "..")
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or any(not ch.isprintable() for ch in name)
+    )
+    if bad:
+        raise ConfigError(
+            f"name must be one plain folder name (letters, digits, '-', '_'; no '/', '..' or "
+            f"leading '.'), got {short_repr(name)}"
+        )
 
 
 def _check_ranges(config: TrainConfig) -> None:
@@ -135,7 +174,12 @@ def _check_ranges(config: TrainConfig) -> None:
         "optim.nesterov needs optim.name sgd with momentum > 0",
     )
     need(o.amsgrad is False or o.name in ("adam", "adamw"), "optim.amsgrad needs adam or adamw")
-    need(t.epochs >= 1, f"train.epochs must be >= 1, got {t.epochs}")
+    need(1 <= t.epochs <= MAX_EPOCHS, f"train.epochs must be in 1..{MAX_EPOCHS:,}, got {t.epochs}")
+    need(
+        0 <= t.seed <= MAX_SEED,
+        f"train.seed must be in 0..{MAX_SEED} (2**63 - 1), got {short_repr(t.seed)}",
+    )
+    _check_name(config.name)
     need(0 <= t.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
     need(t.grad_clip is None or t.grad_clip > 0, "train.grad_clip must be > 0 (or null)")
     need(0 < t.ema_decay < 1, f"train.ema_decay must be in (0, 1), got {t.ema_decay}")
@@ -192,7 +236,7 @@ def _check_ranges(config: TrainConfig) -> None:
             raise ConfigError("model.options.depth: give the depth as model.depth")
         if key not in OPTION_NAMES:
             raise ConfigError(
-                f"unknown key 'model.options.{key}'{suggest_key(key, sorted(OPTION_NAMES))}; "
+                f"unknown key 'model.options.{key}'{suggest(key, sorted(OPTION_NAMES), cutoff=0.5)}; "
                 "valid spec options: " + ", ".join(sorted(OPTION_NAMES))
             )
 

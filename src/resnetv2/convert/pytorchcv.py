@@ -33,6 +33,7 @@ from resnetv2.convert.common import (
     shape,
     tensor_dict,
 )
+from resnetv2.convert.offline import pytorchcv_cached_file, pytorchcv_download_blocker
 from resnetv2.options import make_spec
 from resnetv2.spec import ResNetV2Spec
 
@@ -275,7 +276,11 @@ def fetch_pytorchcv(name: str) -> ImportedWeights:
             f"pytorchcv:{name} needs the pytorchcv package (pip install pytorchcv), or pass a "
             "local file"
         ) from None
+    # Check the local store before any network call (pytorchcv's download retries too).
+    blocker = None if pytorchcv_cached_file(name) else pytorchcv_download_blocker()
     try:
+        if blocker:
+            raise ConnectionError(blocker)
         net = get_model(name, pretrained=True)
     except Exception as exc:  # noqa: BLE001 - any download failure gets the same advice
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

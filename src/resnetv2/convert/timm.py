@@ -30,6 +30,7 @@ from resnetv2.convert.common import (
     shape,
     tensor_dict,
 )
+from resnetv2.convert.offline import hf_cached_file, timm_download_blocker
 from resnetv2.options import make_spec
 from resnetv2.presets import list_presets
 from resnetv2.spec import ResNetV2Spec
@@ -196,8 +197,16 @@ def fetch_timm(name: str) -> ImportedWeights:
         )
     cfg = timm.get_pretrained_cfg(name)
     hub_id = getattr(cfg, "hf_hub_id", None) or f"timm/{name}"
+    cached = hf_cached_file(hub_id)  # check cache and offline mode before any network call
+    blocker = None if cached else timm_download_blocker(hub_id)
+    if blocker:
+        raise ConversionError(
+            f"could not download timm:{name} ({blocker}). "
+            + OFFLINE_HELP.format(name=name, hub_id=hub_id)
+        )
+    overlay = {"pretrained_cfg_overlay": {"file": cached}} if cached else {}
     try:
-        model = timm.create_model(name, pretrained=True)
+        model = timm.create_model(name, pretrained=True, **overlay)
     except Exception as exc:  # noqa: BLE001 - any download failure gets the same advice
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConversionError(

@@ -19,6 +19,7 @@ from resnetv2.data.load import (
     load_data,
 )
 from resnetv2.data.loaders import TensorBatchLoader
+from resnetv2.data.preprocessing import Preprocessing, PreprocessingError
 from resnetv2.data.split import stratified_split
 from resnetv2.data.stats import compute_mean_std
 from resnetv2.data.streaming import FileBatchLoader, FileImageDataset
@@ -38,6 +39,8 @@ __all__ = [
     "FileBatchLoader",
     "FileImageDataset",
     "FolderIndex",
+    "Preprocessing",
+    "PreprocessingError",
     "SkippedImages",
     "TensorBatchLoader",
     "augment_batch",

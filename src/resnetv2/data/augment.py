@@ -94,6 +94,27 @@ def augment_batch(
     return random_affine(batch, generator, SEED_AFFINE if name == "seed" else DIGITS_AFFINE)
 
 
+def augment_pixels(
+    images: torch.Tensor,
+    name: str,
+    generator: torch.Generator,
+    *,
+    fill: float | Sequence[float] = 0.0,
+) -> torch.Tensor:
+    """Augment uint8 0..255 ``[B, C, H, W]`` pixels before normalisation: the one recipe step
+    that the cached loader (per batch) and the streaming loader (per sample) both call.
+
+    ``standard`` pads with ``fill`` and stays uint8; the affine presets resample in float32
+    and return float32 (not rounded), so their black or edge fills stay in image space.
+    """
+    check_augmentation(name)
+    if name == "none":
+        return images
+    if name == "standard":
+        return augment_batch(images, name, generator, fill=fill)
+    return augment_batch(images.to(torch.float32), name, generator)
+
+
 def _check_batch(batch: torch.Tensor) -> None:
     if batch.ndim != 4:
         raise DataError(f"augmentation needs a [B, C, H, W] batch, got shape {tuple(batch.shape)}")

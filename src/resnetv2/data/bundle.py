@@ -31,7 +31,9 @@ class DataBundle:
     ``storage='streaming'``: they are ``None`` and ``train_files`` / ``val_files`` list the
     image files instead. ``train_labels`` / ``val_labels`` are int64 tensors in both cases.
     ``mean`` / ``std`` are per channel on the 0..1 scale, from the training split unless given.
-    ``skipped`` lists the files the decoding policy refused.
+    ``skipped`` lists the files the decoding policy refused. ``train_sources`` /
+    ``val_sources`` name the file each sample was decoded from (folder data, either storage),
+    for per-file reports such as ``evaluate --save-predictions``.
     """
 
     source: str
@@ -51,6 +53,8 @@ class DataBundle:
     default_augment: str = "standard"
     decode_options: DecodeOptions = field(default_factory=DecodeOptions)
     on_bad_image: str = "skip"
+    train_sources: list[str] | None = None
+    val_sources: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -63,6 +67,17 @@ class DataBundle:
     @property
     def num_val(self) -> int:
         return int(self.val_labels.shape[0])
+
+    def sample_sources(self, split: str) -> list[str]:
+        """Where each sample of ``split`` (``train`` or ``val``) came from, in loader order:
+        its file for folder data, else ``SOURCE:split[i]`` (built-in datasets)."""
+        files = self.train_sources or self.train_files
+        count = self.num_train
+        if split == "val":
+            files, count = self.val_sources or self.val_files, self.num_val
+        if files is not None:
+            return [str(f) for f in files]
+        return [f"{self.source}:{split}[{i}]" for i in range(count)]
 
     def summary(self) -> str:
         """One line for logs: sizes, classes, shape, storage and skipped files."""

@@ -30,8 +30,66 @@ from resnetv2.data.decode import BadImageError, DecodeOptions, decode_image, pro
 from resnetv2.errors import DataError
 
 CACHE_FORMAT = "resnetv2-decoded-images/1"
-CACHE_FOLDER_NAME = ".resnetv2-cache"
-"""Folder created beside the data by default; hidden, so folder scans ignore it."""
+CACHE_DIR_ENV = "RESNETV2_CACHE_DIR"
+"""Environment variable naming the cache folder (overrides the XDG default)."""
+
+CACHE_SIZE_ENV = "RESNETV2_CACHE_MAX_GB"
+"""Environment variable setting the cache's size cap in GiB (default :data:`DEFAULT_MAX_BYTES`)."""
+
+DEFAULT_MAX_BYTES = 20 * 1024**3
+"""Size cap of the decoded-image cache (20 GiB); the least recently used files go first."""
+
+
+def default_cache_dir() -> Path:
+    """Where decoded images are cached: ``$RESNETV2_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/resnetv2/images``, else ``~/.cache/resnetv2/images``.
+
+    Never inside the data folder: users' folders are read, never written (a read-only or
+    shared dataset must work, and a listing of it must not change because it was trained on).
+    """
+    explicit = os.environ.get(CACHE_DIR_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "resnetv2" / "images"
+
+
+def cache_size_cap() -> int:
+    """The cache's size cap in bytes (``$RESNETV2_CACHE_MAX_GB``, default 20 GiB)."""
+    text = os.environ.get(CACHE_SIZE_ENV)
+    if not text:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e9:
+        raise DataError(f"{CACHE_SIZE_ENV} must be a size in GiB (e.g. 20), got {text[:40]!r}")
+    return int(value * 1024**3)
+
+
+def evict_oldest(folder: Path, max_bytes: int, *, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used cache files of ``folder`` until the rest fit
+    ``max_bytes`` (``keep``, the file just written, goes last); return what was deleted."""
+    entries = []
+    for path in Path(folder).glob("images-*.safetensors"):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        entries.append((path == keep, info.st_mtime_ns, info.st_size, path))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    total = sum(e[2] for e in entries)
+    removed = []
+    for _, _, size, path in entries:
+        if total <= max_bytes:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+            total -= size
+    return removed
+
 
 SIZE_PROBE_SAMPLE = 256
 
@@ -175,6 +233,8 @@ def _load_cache(path: Path, key: str, files: Sequence) -> DecodedImages | None:
             stacklevel=3,
         )
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: eviction takes the least recently used first
     return DecodedImages(images, kept, SkippedImages(skipped), resized, True)
 
 
@@ -205,6 +265,7 @@ def _save_cache(path: Path, key: str, files: Sequence, decoded: DecodedImages) -
         os.chmod(temporary, 0o666 & ~umask)
         # Readers see either the old cache or the complete new one, never a partial file.
         os.replace(temporary, path)
+        evict_oldest(path.parent, cache_size_cap(), keep=path)
     except Exception as exc:  # the cache is an optimisation: any failure only costs time
         warnings.warn(
             f"could not write the data cache {path} ({exc}); continuing without it",

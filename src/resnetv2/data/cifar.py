@@ -4,7 +4,7 @@ The batch files are Python pickles. Rather than ``torchvision.datasets.CIFAR10``
 ``pickle.load`` unrestricted and insists on the published md5 of every batch), they are read
 with an unpickler that can only rebuild what the official format holds — dicts, lists,
 strings, ints and NumPy uint8 arrays — so a tampered file cannot run code (promise 2 of
-``RELIABILITY.md``). Integrity is checked structurally (shapes, dtypes, label ranges, class
+docs/reliability.md). Integrity is checked structurally (shapes, dtypes, label ranges, class
 count) instead of by md5, which also lets tests use a tiny archive in the real format.
 Downloading (only when asked) goes through torchvision's downloader, which verifies the
 archive's published md5.

@@ -1,15 +1,17 @@
 """The one decoding policy: an image file in, a uint8 RGB ``[3, H, W]`` tensor out.
 
 Every image the project reads goes through :func:`decode_image` (promise 4 of
-``RELIABILITY.md``). Each known hazard has a defined outcome — fixed up, or a typed
+docs/reliability.md). Each known hazard has a defined outcome — fixed up, or a typed
 :class:`BadImageError` naming the file — and never a silently grey, black or clipped image.
 The policy is tabulated in ``docs/data.md``; keep the two in step.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from resnetv2.data.resize import resize_pil
+from resnetv2.data.resize import Interpolation, resize_pil, scaled_target
 from resnetv2.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -114,11 +116,14 @@ def decode_image(
     *,
     size: tuple[int, int] | None = None,
     info: dict | None = None,
+    interpolation: Interpolation = "bilinear",
+    crop_pct: float = 1.0,
 ) -> torch.Tensor:
     """Decode ``path`` into a uint8 RGB tensor of shape ``[3, H, W]`` following the policy.
 
-    With ``size=(H, W)`` the image is resized (shorter side to fit, then centre-cropped;
-    see :func:`resnetv2.data.resize.resize_pil`) so that every output has that shape.
+    With ``size=(H, W)`` the image is resized by the project's one rule (cover the target,
+    then centre-crop; ``interpolation`` and ``crop_pct`` as in
+    :func:`resnetv2.data.resize.resize_pil`) so that every output has that shape.
     When ``info`` is a dict it receives ``format``, ``mode`` and the decoded ``size`` before
     any resize. Raises :class:`BadImageError` for every file the policy refuses; never
     returns a placeholder.
@@ -126,7 +131,7 @@ def decode_image(
     options = options or DecodeOptions()
     path = os.fspath(path)
     try:
-        nbytes = os.path.getsize(path)
+        nbytes = regular_file_size(path)
     except OSError as exc:
         raise BadImageError(
             path, f"cannot read file ({exc.strerror or exc})", "unreadable"
@@ -141,7 +146,8 @@ def decode_image(
         with warnings.catch_warnings():
             warnings.simplefilter(bomb_action, Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                return _decode_opened(img, path, options, size, info)
+                resize = None if size is None else (tuple(size), interpolation, crop_pct)
+                return _decode_opened(img, path, options, resize, info)
     except BadImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -159,10 +165,23 @@ def decode_image(
         ) from exc
 
 
+def regular_file_size(path: str | os.PathLike) -> int:
+    """The size of ``path``, or ``OSError`` when it is not a regular file (after symlinks).
+
+    Opening a FIFO blocks until a writer appears and a device may never end, so nothing is
+    opened before this check passes.
+    """
+    info = os.stat(path)
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):  # folders: see below
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, socket or device?)", path)
+    return info.st_size
+
+
 def probe_image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """Return ``(H, W)`` as :func:`decode_image` would see it (after EXIF rotation), reading
-    only the header; ``None`` when the header cannot be read."""
+    only the header; ``None`` when the header cannot be read (or it is no regular file)."""
     try:
+        regular_file_size(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
@@ -187,7 +206,7 @@ def _decode_opened(
     img: Image.Image,
     path: str,
     options: DecodeOptions,
-    size: tuple[int, int] | None,
+    resize: tuple[tuple[int, int], Interpolation, float] | None,
     info: dict | None,
 ) -> torch.Tensor:
     width, height = img.size
@@ -200,10 +219,10 @@ def _decode_opened(
             "too_large",
         )
     # Animated GIF/WebP/APNG: Image.open leaves the first frame selected; it is the one used.
-    if size is not None and img.format == "JPEG":
+    if resize is not None and img.format == "JPEG":
         # Decoding at a reduced DCT scale is much faster for large photos; asking for twice
         # the target keeps the later antialiased resize in charge of quality.
-        side = 2 * max(size)
+        side = 2 * max(scaled_target(resize[0], resize[2]))
         img.draft(None, (side, side))
     img.load()
     if info is not None:
@@ -212,8 +231,8 @@ def _decode_opened(
     rgb = to_rgb_array(img, path, options)
     if info is not None:
         info["size"] = rgb.shape[:2]
-    if size is not None and rgb.shape[:2] != tuple(size):
-        rgb = np.asarray(resize_pil(Image.fromarray(rgb), size))
+    if resize is not None and (rgb.shape[:2] != resize[0] or resize[2] != 1.0):
+        rgb = np.asarray(resize_pil(Image.fromarray(rgb), *resize))
     # A copy: arrays viewed from Pillow images are read-only.
     return torch.from_numpy(rgb.transpose(2, 0, 1).copy())
 

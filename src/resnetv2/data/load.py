@@ -12,15 +12,15 @@ import torch
 
 from resnetv2.data.badimages import SkippedImages, check_on_bad_image, warn_skipped
 from resnetv2.data.bundle import DataBundle
-from resnetv2.data.cached import CACHE_FOLDER_NAME, choose_image_size, decode_files
+from resnetv2.data.cached import choose_image_size, decode_files, default_cache_dir
 from resnetv2.data.channels import check_channels, convert_channels
 from resnetv2.data.cifar import load_cifar
-from resnetv2.data.decode import BadImageError, DecodeOptions, decode_image
+from resnetv2.data.decode import DEFAULT_MAX_PIXELS, BadImageError, DecodeOptions, decode_image
 from resnetv2.data.digits import DIGITS_SPLIT_SEED, DIGITS_VAL_SPLIT, load_digits_arrays
 from resnetv2.data.folders import FolderIndex, check_same_classes, scan_class_folders
 from resnetv2.data.resize import resize_uint8_batch
 from resnetv2.data.split import check_fraction, stratified_split
-from resnetv2.data.stats import check_mean_std, compute_mean_std
+from resnetv2.data.stats import ChannelHistogram, check_mean_std, compute_mean_std
 from resnetv2.errors import DataError
 
 BUILTIN_DATASETS = ("digits", "cifar10", "cifar100")
@@ -64,8 +64,9 @@ def load_data(
     test set unless ``val_split`` is given. ``image_size`` (int or ``(H, W)``) resizes every
     image; by default folder images keep the most common size. ``storage='auto'`` decodes
     into memory when the data fit ``memory_budget`` bytes, otherwise streams from disk;
-    decoded folder data are cached on disk (``cache_dir``, default a hidden
-    ``.resnetv2-cache`` folder inside the data folder) unless ``cache=False``. CIFAR is looked
+    decoded folder data are cached on disk (``cache_dir``, default
+    :func:`~resnetv2.data.cached.default_cache_dir`, the user's cache folder; the data folder
+    itself is never written) unless ``cache=False``. CIFAR is looked
     for in ``data_dir`` and downloaded only with ``download=True``. ``channels`` (1 or 3)
     converts the images to grayscale or RGB (:mod:`resnetv2.data.channels`) before the
     normalisation statistics are measured; by default the data keep their own channels.
@@ -162,7 +163,19 @@ def _parse_image_size(image_size) -> tuple[int, int] | None:
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
     ):
         raise DataError(f"image_size must be a positive int or (height, width); got {image_size!r}")
+    check_image_size(values)
     return values
+
+
+def check_image_size(size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse a target size no image may have: above the decoder's per-image pixel limit
+    (:data:`~resnetv2.data.decode.DEFAULT_MAX_PIXELS`), before any buffer is allocated."""
+    h, w = size
+    if h * w > max_pixels:
+        raise DataError(
+            f"image_size {h}x{w} is {h * w:,} pixels per image, more than the "
+            f"{max_pixels:,} any decoded image may have; choose a smaller size"
+        )
 
 
 def _statistics(images: torch.Tensor, mean, std, channels: int):
@@ -217,10 +230,10 @@ def _load_builtin(name, val_split, seed, size, data_dir, download, mean, std) ->
     )
 
 
-def _cache_folder(cache_dir, data_root: Path) -> Path | None:
+def _cache_folder(cache_dir) -> Path | None:
     if cache_dir is False:
         return None
-    return cache_dir if cache_dir is not None else data_root / CACHE_FOLDER_NAME
+    return cache_dir if cache_dir is not None else default_cache_dir()
 
 
 def _load_folder(
@@ -275,7 +288,7 @@ def _load_folder(
             size=chosen_size,
             options=options,
             on_bad_image=on_bad_image,
-            cache_dir=_cache_folder(cache_dir, index.root),
+            cache_dir=_cache_folder(cache_dir),
             progress=progress,
             desc=f"decoding {what} images",
         )
@@ -283,16 +296,24 @@ def _load_folder(
         resized += decoded.resized
         labels = torch.tensor(index.labels, dtype=torch.int64)[decoded.kept]
         _check_classes_survive(index, labels, decoded.skipped)
-        return decoded.images, labels, [index.names[i] for i in decoded.kept.tolist()]
+        kept = decoded.kept.tolist()
+        files = index.files  # a property that builds the whole list: read it once
+        return (
+            decoded.images,
+            labels,
+            [index.names[i] for i in kept],
+            [files[i] for i in kept],
+        )
 
-    images, labels, keys = decode(train_index, "training" if val_index else "all")
+    images, labels, keys, files = decode(train_index, "training" if val_index else "all")
     if val_index is not None:
-        train_x, train_y = images, labels
-        val_x, val_y, _ = decode(val_index, "validation")
+        train_x, train_y, train_src = images, labels, files
+        val_x, val_y, _, val_src = decode(val_index, "validation")
     else:
         train_idx, val_idx = stratified_split(labels.tolist(), val_split, seed=seed, keys=keys)
         train_x, train_y = images[train_idx], labels[train_idx]
         val_x, val_y = images[val_idx], labels[val_idx]
+        train_src, val_src = [files[i] for i in train_idx], [files[i] for i in val_idx]
     warn_skipped(skipped, total)
     if resized and size is None:
         warnings.warn(
@@ -312,6 +333,8 @@ def _load_folder(
         train_images=train_x,
         val_images=val_x,
         skipped=skipped,
+        train_sources=[str(f) for f in train_src],
+        val_sources=[str(f) for f in val_src],
         **common,
     )
 
@@ -353,14 +376,15 @@ def _streaming_bundle(train_index, val_index, val_split, seed, mean, std, common
 
 
 def _sample_statistics(files, size, options):
-    """Mean/std from up to ``STATS_SAMPLE`` evenly spaced training files (bad ones skipped)."""
+    """Mean/std from up to ``STATS_SAMPLE`` evenly spaced training files (bad ones skipped),
+    one image in memory at a time (a histogram per channel is all that is kept)."""
     step = max(1, len(files) // STATS_SAMPLE)
-    sample = []
+    histogram = ChannelHistogram()
     for file in files[::step][:STATS_SAMPLE]:
         try:
-            sample.append(decode_image(file, options, size=size))
+            histogram.add(decode_image(file, options, size=size))
         except BadImageError:
             continue
-    if not sample:
+    if histogram.counts is None:
         raise DataError("no decodable training images to compute mean/std from")
-    return compute_mean_std(torch.stack(sample))
+    return histogram.mean_std()

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from resnetv2.data.augment import augment_batch, check_augmentation
+from resnetv2.data.augment import augment_pixels, check_augmentation
 from resnetv2.data.rng import generator_for
 from resnetv2.data.stats import Normalizer, check_mean_std, compute_mean_std
 from resnetv2.errors import DataError
@@ -91,6 +91,19 @@ class ResumableLoader:
     CONFIG_KEYS = _CONFIG_KEYS
     epoch: int
     position: int
+    num_samples: int
+    batch_size: int
+    drop_last: bool
+
+    def __len__(self) -> int:
+        """Batches per epoch (the last one partial unless ``drop_last``)."""
+        if self.drop_last:
+            return self.num_samples // self.batch_size
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` from its first batch (for trainers that count epochs themselves)."""
+        self.epoch, self.position = int(epoch), 0
 
     def _config(self) -> dict:
         return {key: getattr(self, key) for key in self.CONFIG_KEYS}
@@ -169,15 +182,6 @@ class TensorBatchLoader(ResumableLoader):
     def num_samples(self) -> int:
         return self._images.shape[0]
 
-    def __len__(self) -> int:
-        if self.drop_last:
-            return self.num_samples // self.batch_size
-        return math.ceil(self.num_samples / self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Start ``epoch`` from its first batch (for trainers that count epochs themselves)."""
-        self.epoch, self.position = int(epoch), 0
-
     def _order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.num_samples, device=self.device)
@@ -203,21 +207,9 @@ class TensorBatchLoader(ResumableLoader):
         chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
         images = self._images.index_select(0, chosen)
         labels = self._labels.index_select(0, chosen)
-        if self.augment == "standard":
-            images = augment_batch(
-                images,
-                "standard",
-                generator_for(self.seed, "augment", epoch, index),
-                fill=self._fill,
-            )
-        elif self.augment != "none":
-            # Affine presets interpolate in float; doing it before normalising keeps their
-            # black / edge fills in image space.
-            images = augment_batch(
-                images.to(torch.float32),
-                self.augment,
-                generator_for(self.seed, "augment", epoch, index),
-            )
+        if self.augment != "none":
+            generator = generator_for(self.seed, "augment", epoch, index)
+            images = augment_pixels(images, self.augment, generator, fill=self._fill)
         return self._normalize(images), labels
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

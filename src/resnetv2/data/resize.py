@@ -1,17 +1,38 @@
-"""Resizing to a fixed ``(H, W)``: shorter side to fit, then a centre crop.
+"""Resizing to a fixed ``(H, W)``: scale until the image covers the target, then centre-crop.
 
 Scaling so that the image covers the target and cropping the overflow keeps the aspect
-ratio (objects are never squashed) at the cost of losing a border on the long side. The same
-rule is used for PIL images (file decoding) and for uint8 tensors (built-in datasets).
+ratio (objects are never squashed) at the cost of losing a border on the long side. This is
+the project's only resize: files (:func:`resnetv2.data.decode.decode_image`), PIL images,
+arrays and the uint8 tensors of built-in datasets all go through :func:`resize_pil`, so the
+same picture gives the same pixels whichever way it arrives (Pillow's resampling, which is
+antialiased when shrinking).
+
+The rule, with the rounding stated (``docs/data.md``, "Preprocessing"):
+
+1. ``crop_pct`` < 1 enlarges the target first: ``(floor(H / crop_pct), floor(W / crop_pct))``
+   (timm's rule), so the final centre crop keeps that fraction of it.
+2. ``scale = max(target_h / h, target_w / w)``; the new size is
+   ``(ceil(h × scale), ceil(w × scale))`` (a 1e-9 tolerance absorbs float error), so the side
+   that limits the scale becomes exactly the target and the other side rounds up.
+3. The centre crop starts at ``((new_h - H) // 2, (new_w - W) // 2)``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
+
+Interpolation = Literal["bilinear", "bicubic", "nearest"]
+INTERPOLATIONS: tuple[Interpolation, ...] = ("bilinear", "bicubic", "nearest")
+_RESAMPLE = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
 
 
 def covering_size(height: int, width: int, target: tuple[int, int]) -> tuple[int, int]:
@@ -23,36 +44,49 @@ def covering_size(height: int, width: int, target: tuple[int, int]) -> tuple[int
     )
 
 
+def scaled_target(size: tuple[int, int], crop_pct: float = 1.0) -> tuple[int, int]:
+    """The size to cover before the centre crop: ``floor(size / crop_pct)`` per side."""
+    if crop_pct == 1.0:
+        return int(size[0]), int(size[1])
+    return tuple(math.floor(s / crop_pct + 1e-9) for s in size)  # type: ignore[return-value]
+
+
 def _centre_box(height: int, width: int, target: tuple[int, int]) -> tuple[int, int]:
     return (height - target[0]) // 2, (width - target[1]) // 2
 
 
-def resize_pil(img: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Resize a PIL image to ``size=(H, W)`` (antialiased bilinear, then centre crop)."""
+def resize_pil(
+    img: Image.Image,
+    size: tuple[int, int],
+    interpolation: Interpolation = "bilinear",
+    crop_pct: float = 1.0,
+) -> Image.Image:
+    """Resize a PIL image to ``size=(H, W)`` by the module's rule (cover, then centre crop)."""
     width, height = img.size
-    if (height, width) == tuple(size):
+    if (height, width) == tuple(size) and crop_pct == 1.0:
         return img
-    new_h, new_w = covering_size(height, width, size)
+    new_h, new_w = covering_size(height, width, scaled_target(size, crop_pct))
     if (new_h, new_w) != (height, width):
-        img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
+        img = img.resize((new_w, new_h), _RESAMPLE[interpolation])
     top, left = _centre_box(new_h, new_w, size)
     return img.crop((left, top, left + size[1], top + size[0]))
 
 
-def resize_uint8_batch(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize a uint8 ``[N, C, H, W]`` batch to ``size`` with the same rule as
-    :func:`resize_pil` (antialiased bilinear, rounded back to uint8)."""
-    height, width = images.shape[-2:]
-    if (height, width) == tuple(size):
+def resize_uint8_batch(
+    images: torch.Tensor,
+    size: tuple[int, int],
+    interpolation: Interpolation = "bilinear",
+    crop_pct: float = 1.0,
+) -> torch.Tensor:
+    """Resize a uint8 ``[N, C, H, W]`` batch (C = 1 or 3) with :func:`resize_pil`, image by
+    image, so in-memory datasets get exactly the pixels their PNG files would."""
+    size = (int(size[0]), int(size[1]))
+    if tuple(images.shape[-2:]) == size and crop_pct == 1.0:
         return images
-    new_h, new_w = covering_size(height, width, size)
-    out = []
-    # Chunks bound the float32 working copy when a whole dataset is resized.
-    for chunk in images.split(1024):
-        resized = F.interpolate(
-            chunk.float(), size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False
-        )
-        top, left = _centre_box(new_h, new_w, size)
-        resized = resized[..., top : top + size[0], left : left + size[1]]
-        out.append(resized.round_().clamp_(0, 255).to(torch.uint8))
-    return torch.cat(out) if out else images.new_empty((0, images.shape[1], *size))
+    out = torch.empty((images.shape[0], images.shape[1], *size), dtype=torch.uint8)
+    arrays = images.permute(0, 2, 3, 1).numpy()
+    for i, array in enumerate(arrays):
+        picture = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+        resized = np.asarray(resize_pil(picture, size, interpolation, crop_pct))
+        out[i] = torch.from_numpy(resized.reshape(*size, -1).transpose(2, 0, 1).copy())
+    return out

@@ -1,8 +1,11 @@
 """Streaming path for datasets too large to hold decoded: files decoded per sample in
-``DataLoader`` workers, with torchvision ``transforms.v2`` augmentation.
+``DataLoader`` workers, through the same :class:`~resnetv2.data.preprocessing.Preprocessing`
+and the same augmentation code (:func:`~resnetv2.data.augment.augment_pixels`) as the cached
+path, so a recipe augments identically whichever storage the data use: the cached loader
+applies a preset to a batch, this one to a batch of one image.
 
-Reproducibility does not rest on worker RNG state: each sample is augmented under a seed
-derived from ``(seed, epoch, sample index)``, so different samples (and hence different
+Reproducibility does not rest on worker RNG state: each sample is augmented with a generator
+seeded from ``(seed, epoch, sample index)``, so different samples (and hence different
 workers) always get different augmentations, and the same seed reproduces them whatever the
 number of workers. The ``worker_init_fn`` additionally seeds Python's and NumPy's global RNGs
 per worker, for user transforms that use them. Batches are drawn by a seeded batch sampler
@@ -24,73 +27,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnetv2.data.augment import (
-    DIGITS_AFFINE,
-    SEED_AFFINE,
-    STANDARD_PADDING,
-    check_augmentation,
-)
+from resnetv2.data.augment import augment_pixels, check_augmentation
 from resnetv2.data.badimages import SkippedImages, check_on_bad_image, warn_skipped
-from resnetv2.data.decode import BadImageError, DecodeOptions, decode_image
+from resnetv2.data.decode import BadImageError, DecodeOptions
 from resnetv2.data.loaders import ResumableLoader, check_batch_size
-from resnetv2.data.rng import derive_seed, generator_for
+from resnetv2.data.preprocessing import Preprocessing
+from resnetv2.data.rng import generator_for
 from resnetv2.errors import DataError
 
 STATE_KIND = "resnetv2.FileBatchLoader"
 
 
-def v2_augmentation(name: str, image_size: tuple[int, int], fill: Sequence[float]):
-    """The ``transforms.v2`` counterpart of an augmentation preset (uint8 in, uint8 out).
-
-    ``standard`` matches the batched version exactly in distribution. ``seed`` and ``digits``
-    use ``RandomAffine``, which scales x and y together and fills with a constant (the mean
-    colour for ``seed``, black for ``digits``) where the batched ``seed`` preset zooms x and
-    y independently and replicates edge pixels as Keras does.
-    """
-    # torchvision is imported here, not at module level: it costs ~1 s of start-up that the
-    # cached-tensor path (most runs) never needs.
-    from torchvision.transforms import v2
-
-    check_augmentation(name)
-    fill_uint8 = [round(v) for v in fill]
-    if name == "standard":
-        return v2.Compose(
-            [
-                v2.RandomCrop(image_size, padding=STANDARD_PADDING, fill=fill_uint8),
-                v2.RandomHorizontalFlip(),
-            ]
-        )
-    if name == "seed":
-        r = SEED_AFFINE
-        return v2.Compose(
-            [
-                v2.RandomAffine(
-                    degrees=r.rotation_deg,
-                    translate=(r.shift_fraction, r.shift_fraction),
-                    scale=(1 - r.zoom, 1 + r.zoom),
-                    shear=r.shear_deg,
-                    interpolation=v2.InterpolationMode.BILINEAR,
-                    fill=fill_uint8,
-                ),
-                v2.RandomHorizontalFlip(),
-            ]
-        )
-    if name == "digits":
-        r = DIGITS_AFFINE
-        height, width = image_size
-        return v2.RandomAffine(
-            degrees=r.rotation_deg,
-            translate=(r.shift_pixels / width, r.shift_pixels / height),
-            scale=(1 - r.zoom, 1 + r.zoom),
-            interpolation=v2.InterpolationMode.BILINEAR,
-            fill=0,
-        )
-    return v2.Identity()
-
-
 class FileImageDataset(Dataset):
     """Files decoded on demand by the decoding policy, resized to ``image_size``, augmented
-    and normalised. Items are ``(image or None, label, index, BadImageError or None)``."""
+    and normalised (all through :class:`~resnetv2.data.preprocessing.Preprocessing` and
+    :func:`~resnetv2.data.augment.augment_pixels`). Items are
+    ``(image or None, label, index, BadImageError or None)``."""
 
     def __init__(
         self,
@@ -113,13 +65,9 @@ class FileImageDataset(Dataset):
         self.seed = int(seed)
         self.options = options or DecodeOptions()
         self.epoch = 0
-        self.mean, self.std = tuple(mean), tuple(std)
-        self._transform = v2_augmentation(augment, self.image_size, [m * 255 for m in self.mean])
-        from torchvision.transforms import v2
-
-        self._normalize = v2.Compose(
-            [v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)]
-        )
+        self.preprocessing = Preprocessing(self.image_size, 3, tuple(mean), tuple(std))
+        self.mean, self.std = self.preprocessing.mean, self.preprocessing.std
+        self._fill = [m * 255 for m in self.mean]
 
     def __len__(self) -> int:
         return len(self.files)
@@ -127,16 +75,15 @@ class FileImageDataset(Dataset):
     def __getitem__(self, index: int):
         label = int(self.labels[index])
         try:
-            image = decode_image(self.files[index], self.options, size=self.image_size)
+            image = self.preprocessing.decode(self.files[index], self.options)[None]
         except BadImageError as error:
             return None, label, index, error
         if self.augment != "none":
-            # A private RNG stream per (seed, epoch, sample): independent of worker count and
-            # of what other samples drew; the global RNG is restored afterwards.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(derive_seed(self.seed, "sample", self.epoch, index))
-                image = self._transform(image)
-        return self._normalize(image), label, index, None
+            # A private generator per (seed, epoch, sample): independent of worker count and
+            # of what other samples drew; the global RNG is never touched.
+            generator = generator_for(self.seed, "sample", self.epoch, index)
+            image = augment_pixels(image, self.augment, generator, fill=self._fill)
+        return self.preprocessing.normalize(image)[0], label, index, None
 
 
 def collate_skipping_bad(items):
@@ -222,14 +169,6 @@ class FileBatchLoader(ResumableLoader):
     @property
     def augment(self) -> str:
         return self.dataset.augment
-
-    def __len__(self) -> int:
-        if self.drop_last:
-            return self.num_samples // self.batch_size
-        return math.ceil(self.num_samples / self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.position = int(epoch), 0
 
     def _order(self, epoch: int) -> list[int]:
         if not self.shuffle:

@@ -25,6 +25,7 @@ METRIC_COLUMNS = (
     "val_top5",
     "lr",
     "seconds",
+    "elapsed",
 )
 
 

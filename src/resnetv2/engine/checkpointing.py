@@ -1,9 +1,9 @@
 """Saving and restoring a trainer's complete state through :class:`resnetv2.io.CheckpointManager`.
 
 A checkpoint holds the model (a plain weights file with the metadata contract: spec, class
-names, preprocessing, epoch, metrics) and a training state without pickle: optimiser,
-schedule and plateau state, EMA, every process's RNG state, early stopping, the metric
-history, the partial sums of an unfinished epoch, the data loader's ``(epoch, position)``
+names, preprocessing, epoch, metrics) and a training state read back without running code:
+optimiser, schedule and plateau state, EMA, every process's RNG state, early stopping, the
+metric history, the partial sums of an unfinished epoch, the data loader's ``(epoch, position)``
 and the settings an exact resume depends on (:mod:`resnetv2.engine.state`).
 """
 
@@ -16,7 +16,7 @@ import torch
 
 from resnetv2.engine import distributed as ddp
 from resnetv2.engine.ema import ModelEMA
-from resnetv2.engine.state import check_resume
+from resnetv2.engine.state import check_resume, check_state_ranges
 from resnetv2.errors import ResNetV2Error
 
 STATE_FORMAT = "resnetv2.train_state/1"
@@ -45,17 +45,13 @@ class CheckpointingMixin:
         }
 
     def _weights_metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        h, w = self.data.image_size
+        from resnetv2.data.preprocessing import Preprocessing
+
         return {
             "spec": self.spec.to_dict(),
             "class_names": list(self.data.class_names),
-            "preprocessing": {
-                "input_size": [h, w],
-                "in_channels": self.data.in_channels,
-                "mean": list(self.data.mean),
-                "std": list(self.data.std),
-                "interpolation": "bilinear",
-            },
+            # The one Preprocessing that evaluate, predict and exports read back.
+            "preprocessing": Preprocessing.from_bundle(self.data).to_metadata(),
             "num_params": self.num_params,
             **({"init_weights": self.init_info} if self.init_info is not None else {}),
             **(extra or {}),
@@ -94,6 +90,13 @@ class CheckpointingMixin:
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ResNetV2Error(f"{checkpoint.path}: not a resnetv2 training state")
         changes = check_resume(state["resume_key"], self.key, force=self.resume_force)
+        check_state_ranges(
+            state,
+            steps_per_epoch=self.steps_per_epoch,
+            num_train=self.data.num_train,
+            strict=not self.resume_force,
+            where=str(checkpoint.path),
+        )
         for change in changes:
             self.log.warning("resuming despite a change (--resume-force): %s", change)
         from resnetv2.io import load_state_dict_strict

@@ -10,6 +10,8 @@ contiguous, non-padded per-process shards for data-parallel evaluation.
 from __future__ import annotations
 
 import dataclasses
+import os
+from typing import Any
 
 from resnetv2.config import DataConfig
 from resnetv2.errors import ResNetV2Error
@@ -39,11 +41,46 @@ def load_training_data(config: DataConfig, *, seed: int = 0, progress: bool = Tr
             data_dir=config.data_dir,
             download=config.download,
             progress=progress,
+            cache=config.cache,
+            cache_dir=config.cache_dir,
         )
     except ResNetV2Error:
         raise
     except (ValueError, TypeError, RuntimeError, FileNotFoundError, NotADirectoryError) as exc:
         raise DataError(f"data: {exc}") from exc
+
+
+def record_data_identity(config, *, resuming: bool, force: bool, log) -> Any:
+    """``config`` with absolute data paths and the data's fingerprint
+    (:mod:`resnetv2.data.fingerprint`). On a resume the folders found must match the
+    fingerprint the run recorded (``force``: logged instead of refused)."""
+    from resnetv2.data.fingerprint import absolute_source, check_fingerprint, data_fingerprint
+
+    d = config.data
+    paths = {
+        "source": absolute_source(d.source),
+        "val_data": absolute_source(d.val_data),
+        "data_dir": os.path.abspath(os.path.expanduser(d.data_dir)) if d.data_dir else None,
+    }
+    if resuming:
+        try:
+            check_fingerprint(
+                d.fingerprint,
+                paths["source"],
+                paths["val_data"],
+                what="--resume",
+                fix="pass --resume-force to continue on this data",
+            )
+        except ResNetV2Error as exc:
+            if not force:
+                raise DataError(str(exc)) from None
+            log.warning("resuming despite a change (--resume-force): %s", exc)
+    try:
+        fingerprint = data_fingerprint(paths["source"], paths["val_data"])
+    except (ResNetV2Error, OSError):
+        fingerprint = None  # the data load that follows reports what is wrong
+    data = dataclasses.replace(d, **paths, fingerprint=fingerprint)
+    return dataclasses.replace(config, data=data)
 
 
 def val_shard(bundle, start: int, stop: int):

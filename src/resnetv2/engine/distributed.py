@@ -6,7 +6,7 @@ rank sees the same global batch order and trains on its slice of each global bat
 processes with global batch B follow the single-process run with batch B (up to BatchNorm
 statistics, which are per process unless ``sync_bn``). Evaluation shards the validation set
 into contiguous, non-padded slices and all-reduces the sums of loss, correct predictions and
-sample counts, so every sample is counted exactly once (promise 5 of ``RELIABILITY.md``) —
+sample counts, so every sample is counted exactly once (promise 5 of docs/reliability.md) —
 unlike ``DistributedSampler``, which pads with repeated samples.
 """
 

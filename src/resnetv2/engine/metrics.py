@@ -1,68 +1,56 @@
-"""Exact evaluation sums: loss, top-1 and top-k hits and the sample count.
+"""The trainer's validation pass, scored by evaluation's own :class:`EvalAccumulator`.
 
-Sums (not means) are returned so that shards from several processes combine exactly
-(:func:`resnetv2.engine.distributed.all_reduce_sums`); the caller divides once.
+Validation during training and ``resnetv2 evaluate`` count loss, top-1 and top-k the same way
+(per-sample losses summed in float64, one ``all_reduce`` of exact counts across processes), so
+a run's ``val_acc`` is the number ``evaluate`` reports for the same weights and data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass
-class EvalSums:
-    loss: float = 0.0
-    correct: float = 0.0
-    correct_top5: float = 0.0
-    count: float = 0.0
-
-    def as_list(self) -> list[float]:
-        return [self.loss, self.correct, self.correct_top5, self.count]
-
-    @classmethod
-    def from_list(cls, values: list[float]) -> EvalSums:
-        return cls(*values)
-
-    def metrics(self, prefix: str = "val_") -> dict[str, float]:
-        n = max(self.count, 1.0)
-        return {
-            f"{prefix}loss": self.loss / n,
-            f"{prefix}acc": self.correct / n,
-            f"{prefix}top5": self.correct_top5 / n,
-            f"{prefix}count": int(self.count),
-        }
+from resnetv2.evaluation.loop import score
+from resnetv2.evaluation.metrics import DEFAULT_TOPK, EvalAccumulator
 
 
 @torch.no_grad()
-def evaluate_sums(
+def validate(
     model: nn.Module,
     loader,
+    num_classes: int,
     *,
     autocast: bool = False,
     channels_last: bool = False,
-) -> EvalSums:
-    """Evaluate ``model`` (put in eval mode, then restored) over every batch of ``loader``."""
+    prefix: str = "val_",
+    tta: str = "none",
+) -> dict[str, float | int | None]:
+    """Evaluate ``model`` (put in eval mode, then restored) over every batch of ``loader``.
+
+    Returns ``{prefix}loss``, ``{prefix}acc``, ``{prefix}top5`` and ``{prefix}count``, summed
+    over every process of a distributed run (each rank must call it). ``top5`` is ``None``
+    when the model has at most five classes: it would always be 100 %. ``tta='flip'`` scores
+    the mean softmax of each image and its mirror, exactly as ``evaluate --tta flip`` does.
+    """
+    accumulator = EvalAccumulator(num_classes, topk=DEFAULT_TOPK)
     was_training = model.training
     model.eval()
-    sums = EvalSums()
     try:
         for images, labels in loader:
             if channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = model(images)
-            logits = logits.float()
-            sums.loss += float(F.cross_entropy(logits, labels, reduction="sum"))
-            k = min(5, logits.shape[1])
-            top = logits.topk(k, dim=1).indices
-            hits = top.eq(labels[:, None])
-            sums.correct += float(hits[:, 0].sum())
-            sums.correct_top5 += float(hits.any(dim=1).sum())
-            sums.count += labels.shape[0]
+                logits, _ = score(model, images, tta, want_probabilities=False)
+            accumulator.update(logits.float(), labels)
     finally:
         model.train(was_training)
-    return sums
+    accumulator.all_reduce()
+    loss_sum, counts = accumulator.state()
+    count = int(counts[2])
+    n = max(count, 1)
+    return {
+        f"{prefix}loss": loss_sum / n,
+        f"{prefix}acc": int(counts[0]) / n,
+        f"{prefix}top5": int(counts[1]) / n if num_classes > DEFAULT_TOPK else None,
+        f"{prefix}count": count,
+    }

@@ -32,18 +32,79 @@ class RunFolderError(ResNetV2Error, ValueError):
     """A run folder that cannot be used (exists already, or holds no run to resume)."""
 
 
+#: What a run writes before its first checkpoint: a folder holding only these (and no
+#: committed checkpoint) is a start that failed or was killed, and a new ``--out`` reuses it.
+STARTUP_FILES = frozenset({"config.yaml", "spec.json", "train.log", "checkpoints", "tensorboard"})
+
+
+def committed_checkpoints(run_dir: Path) -> list[Path]:
+    """The ``checkpoints/step-*`` folders of ``run_dir`` (committed saves; not verified)."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.startswith("step-") and p.is_dir())
+
+
+def is_unstarted_run(path: Path) -> bool:
+    """Whether ``path`` holds only what a run writes before its first checkpoint."""
+    entries = {entry.name for entry in path.iterdir()}
+    return entries <= STARTUP_FILES and "train.log" in entries and not committed_checkpoints(path)
+
+
+def clear_unstarted_run(path: Path) -> None:
+    """Delete the start-up files of a run that never checkpointed (see :data:`STARTUP_FILES`)."""
+    import shutil
+
+    for name in STARTUP_FILES:
+        entry = path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.exists() or entry.is_symlink():
+            entry.unlink()
+
+
+def discard_unstarted_run(path: Path) -> bool:
+    """Remove the folder of a run that failed before its first checkpoint; True if removed.
+
+    Called when a fresh run dies during start-up (bad data, NaN in epoch 1, Ctrl-C): the
+    folder holds nothing worth keeping and would otherwise block the same ``--out``.
+    """
+    try:
+        if not path.is_dir() or not (is_unstarted_run(path) or not any(path.iterdir())):
+            return False
+        clear_unstarted_run(path)
+        path.rmdir()
+    except OSError:
+        return False
+    return True
+
+
 def new_run_dir(out: str | os.PathLike | None, recipe: str, root: str = "runs") -> Path:
-    """The folder of a fresh run: ``out`` if it is absent or empty, else an error; without
-    ``out``, ``runs/<recipe>-YYYYmmdd-HHMMSS`` (suffixed ``-2``, ``-3``... when taken)."""
+    """The folder of a fresh run: ``out`` if it is absent, empty or a failed start (only
+    start-up files, no checkpoint: cleared and reused), else an error; without ``out``,
+    ``runs/<recipe>-YYYYmmdd-HHMMSS`` (suffixed ``-2``, ``-3``... when taken)."""
     if out is not None:
         path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and not path.is_dir():
             raise RunFolderError(
-                f"run folder {path} already exists and is not empty; pass --resume {path} to "
-                "continue it, or choose another --out"
+                f"--out {path} is an existing file, not a folder; choose another --out"
             )
+        if path.is_dir() and any(path.iterdir()):
+            if committed_checkpoints(path):
+                raise RunFolderError(
+                    f"run folder {path} already holds a run; pass --resume {path} to "
+                    "continue it, or choose another --out"
+                )
+            if not is_unstarted_run(path):
+                raise RunFolderError(
+                    f"--out {path} is a folder with other files in it; choose a new or empty folder"
+                )
+            RunLock(path).acquire().release()  # not a start that is still running
+            clear_unstarted_run(path)
         path.mkdir(parents=True, exist_ok=True)
         return path
+    if Path(recipe).name != recipe or recipe in ("", ".", ".."):
+        raise RunFolderError(f"run name {recipe!r} must be one plain folder name")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{recipe}-{stamp}"
     path, counter = base, 1
@@ -58,19 +119,82 @@ def new_run_dir(out: str | os.PathLike | None, recipe: str, root: str = "runs") 
 
 def check_resume_dir(run: str | os.PathLike) -> Path:
     path = Path(run)
-    if not (path / "checkpoints").is_dir():
+    if not path.is_dir():
         raise RunFolderError(
-            f"--resume {path}: no checkpoints/ folder there; give the folder of an earlier "
+            f"--resume {path}: no such run folder; give the folder of an earlier "
+            "`resnetv2 train` run"
+        )
+    if not committed_checkpoints(path):
+        if is_unstarted_run(path):
+            raise RunFolderError(
+                f"--resume {path}: that run stopped before its first checkpoint, so there is "
+                f"nothing to resume; start it again with --out {path}"
+            )
+        raise RunFolderError(
+            f"--resume {path}: no checkpoints there; give the folder of an earlier "
             "`resnetv2 train` run"
         )
     return path
 
 
-def setup_logging(run_dir: Path | None, *, quiet: bool, main: bool) -> logging.Logger:
+class RunLock:
+    """An exclusive lock on a run folder for the life of one training process.
+
+    ``flock`` on the folder itself: nothing is written into the run (a refused command
+    leaves it unchanged), the kernel releases the lock when the process exits or is killed
+    (so a stale lock cannot outlive its owner), and a second ``train`` on the same folder
+    is refused at once instead of both writing checkpoints.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; training proceeds unlocked
+            return self
+        import errno
+
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunFolderError(
+                    f"{self.path} is in use by another `resnetv2 train` (it holds the run's "
+                    "lock); wait for it to finish, or stop it first"
+                ) from None
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                return self  # a filesystem without locks: run unlocked rather than not at all
+            raise
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+
+class _OneLine(logging.Formatter):
+    """Captured warnings end in a newline of their own; drop it (no blank lines)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).rstrip()
+
+
+def setup_logging(
+    run_dir: Path | None, *, quiet: bool, main: bool, defer_file: bool = False
+) -> logging.Logger:
     """Console (message only) + ``train.log`` (timestamped) on the main process.
 
     Python warnings raised during the run (skipped images, skipped checkpoints...) are
-    routed through logging too, so they also land in ``train.log``.
+    routed through logging too, so they also land in ``train.log``. With ``defer_file``
+    (a resume) the log file's records are held in memory until :func:`commit_log_file`,
+    so a resume that is refused leaves ``train.log`` untouched.
     """
     log = logging.getLogger(LOGGER_NAME)
     close_logging(log)
@@ -84,17 +208,40 @@ def setup_logging(run_dir: Path | None, *, quiet: bool, main: bool) -> logging.L
     log.addHandler(console)
     warnings_log = logging.getLogger("py.warnings")
     warning_console = logging.StreamHandler(sys.stderr)
-    warning_console.setFormatter(logging.Formatter("%(message)s"))
+    warning_console.setFormatter(_OneLine("%(message)s"))
     warning_console._resnetv2 = True  # marks it for removal in close_logging
     warnings_log.addHandler(warning_console)
     if run_dir is not None:
-        handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+        handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8", delay=True)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        if defer_file:
+            from logging.handlers import MemoryHandler
+
+            handler = MemoryHandler(
+                1_000_000, flushLevel=logging.CRITICAL + 1, target=handler, flushOnClose=False
+            )
         log.addHandler(handler)
         warnings_log.addHandler(handler)
     warnings_log.propagate = False
     logging.captureWarnings(True)
     return log
+
+
+def commit_log_file(log: logging.Logger) -> None:
+    """Write the records held back by ``setup_logging(defer_file=True)`` to ``train.log``
+    and log straight to it from now on (the resume was accepted)."""
+    from logging.handlers import MemoryHandler
+
+    warnings_log = logging.getLogger("py.warnings")
+    for handler in list(log.handlers):
+        if isinstance(handler, MemoryHandler) and handler.target is not None:
+            target = handler.target
+            handler.flush()
+            for logger in (log, warnings_log):
+                if handler in logger.handlers:
+                    logger.removeHandler(handler)
+                    logger.addHandler(target)
+            handler.close()
 
 
 def close_logging(log: logging.Logger) -> None:

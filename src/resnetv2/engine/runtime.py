@@ -1,4 +1,4 @@
-"""Process-level settings of a run: device choice, deterministic mode, stop signals."""
+"""Process-level settings of a run: deterministic mode and stop signals."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from resnetv2.errors import ResNetV2Error
 
 
 class TrainingInterrupted(Exception):
@@ -26,14 +24,6 @@ class TrainingInterrupted(Exception):
         self.exit_code = 128 + signum
         name = signal.Signals(signum).name
         super().__init__(f"{name}: checkpoint written to {checkpoint}; resume with --resume")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ResNetV2Error("--device cuda: no CUDA device is available here; use --device cpu")
-    return torch.device(name)
 
 
 class StopSignals:

@@ -59,10 +59,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _absolute_data(key: dict[str, Any]) -> dict[str, Any]:
+    """``key`` with folder sources absolute: runs record them so since issue 10.8, older
+    checkpoints hold them as typed (relative to the directory training ran in)."""
+    from resnetv2.data.fingerprint import absolute_source
+
+    data = key.get("data")
+    if not isinstance(data, dict):
+        return key
+    fixed = {k: absolute_source(data.get(k)) for k in ("source", "val_data") if data.get(k)}
+    return {**key, "data": {**data, **fixed}}
+
+
 def resume_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """One ``"field: old -> new"`` line per difference (nested spec fields spelled out)."""
     changes: list[str] = []
-    _diff(saved, now, "", changes)
+    _diff(_absolute_data(saved), _absolute_data(now), "", changes)
     return changes
 
 
@@ -76,3 +88,51 @@ def check_resume(saved: dict[str, Any], now: dict[str, Any], *, force: bool) -> 
             + ". Undo the changes, or pass --resume-force to continue anyway"
         )
     return changes
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def check_state_ranges(
+    state: dict[str, Any], *, steps_per_epoch: int, num_train: int, strict: bool, where: str
+) -> None:
+    """Refuse a training state whose counters cannot belong to this run.
+
+    A checkpoint's manifest proves the files are the ones written, not that they were written
+    by resnetv2: a hand-edited state (re-hashed) could claim a loader position of 10**12 or a
+    global step of 10**15 and training would continue from nonsense. The counters are
+    checked against the run's own numbers: the position within an epoch is at most the
+    epoch's batches (any batch size could not give more batches than images), the global step
+    at most one step per image per epoch, the history one row per finished epoch.
+    """
+    from resnetv2.config.validate import MAX_EPOCHS
+
+    loader = state.get("loader") if isinstance(state.get("loader"), dict) else {}
+    epoch, position = _count(loader.get("epoch")), _count(loader.get("position"))
+    step, history = _count(state.get("global_step")), state.get("history")
+    problems = []
+    if epoch is None or epoch > MAX_EPOCHS:
+        problems.append(f"loader epoch {loader.get('epoch')!r:.40} is not in 0..{MAX_EPOCHS:,}")
+    most_batches = steps_per_epoch if strict else max(num_train, steps_per_epoch)
+    if position is None or position > most_batches:
+        problems.append(
+            f"loader position {loader.get('position')!r:.40} is not in 0..{most_batches:,} "
+            "(the batches of one epoch)"
+        )
+    if not problems:
+        most_steps = epoch * max(num_train, steps_per_epoch) + position
+        if step is None or step < position or step > most_steps:
+            problems.append(
+                f"global step {state.get('global_step')!r:.40} is not in {position:,}.."
+                f"{most_steps:,} (at most one step per training image per epoch)"
+            )
+        if not isinstance(history, list) or not epoch <= len(history) <= epoch + 1:
+            rows = len(history) if isinstance(history, list) else history
+            problems.append(f"{rows!r:.40} history rows for {epoch} finished epochs")
+    if problems:
+        raise ResumeMismatchError(
+            f"refusing to resume from {where}: its training state is inconsistent with this run "
+            f"({'; '.join(problems)}); it was damaged or edited. Delete that checkpoint folder "
+            "to resume from the one before"
+        )

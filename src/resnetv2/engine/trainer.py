@@ -5,7 +5,7 @@ model, optimiser, schedule, EMA, callbacks — and runs epochs, checkpointing af
 through :class:`resnetv2.io.CheckpointManager`. Resuming restores the model, optimiser,
 schedule, EMA, RNG states, callbacks and the data loader's ``(epoch, position)``, so a run
 that was stopped (at an epoch boundary, or mid-epoch by SIGTERM / Ctrl-C) and resumed ends
-with bit-identical weights on CPU in deterministic mode (promise 3 of ``RELIABILITY.md``).
+with bit-identical weights on CPU in deterministic mode (promise 3 of docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnetv2.config import TrainConfig, dump_yaml
+from resnetv2.device import resolve_device
 from resnetv2.engine import distributed as ddp
 from resnetv2.engine import finetuning as finetune
 from resnetv2.engine.callbacks import (
@@ -38,14 +39,19 @@ from resnetv2.engine.data import (
     check_model_matches_data,
     load_training_data,
     make_loaders,
+    record_data_identity,
 )
 from resnetv2.engine.ema import ModelEMA
-from resnetv2.engine.metrics import EvalSums, evaluate_sums
+from resnetv2.engine.metrics import validate
 from resnetv2.engine.optim import build_optimizer
-from resnetv2.engine.progress import EpochProgress, format_summary
+from resnetv2.engine.precision import choose_precision
+from resnetv2.engine.progress import EpochProgress, RunTimer, format_summary
 from resnetv2.engine.runfolder import (
+    RunLock,
     check_resume_dir,
     close_logging,
+    commit_log_file,
+    discard_unstarted_run,
     new_run_dir,
     plot_curves_safely,
     save_model_file,
@@ -57,11 +63,11 @@ from resnetv2.engine.runtime import (
     StopSignals,
     TrainingInterrupted,
     deterministic_mode,
-    resolve_device,
 )
 from resnetv2.engine.schedules import build_lr_controller
 from resnetv2.engine.state import resume_key
 from resnetv2.errors import ResNetV2Error
+from resnetv2.memory.preflight import preflight_training
 
 
 @dataclass
@@ -92,6 +98,7 @@ class Trainer(CheckpointingMixin):
         runs_root: str = "runs",
         stop_after_epochs: int | None = None,
     ) -> None:
+        self.started = time.perf_counter()
         self.config = config
         self.stop_after_epochs = stop_after_epochs
         self.quiet = quiet
@@ -113,14 +120,21 @@ class Trainer(CheckpointingMixin):
                     raise
                 run_dir = exc
         self.run_dir = ddp.share_run_dir(run_dir, self.ctx)
-        self.log = setup_logging(self.run_dir, quiet=quiet, main=self.ctx.is_main)
+        # One training process per run folder (the main one holds the lock until it exits).
+        self.lock = RunLock(self.run_dir)
+        if self.ctx.is_main:
+            self.lock.acquire()  # refused: another process trains into this folder
+        self.log = setup_logging(
+            self.run_dir, quiet=quiet, main=self.ctx.is_main, defer_file=self.resuming
+        )
         self._data = data
 
     # ------------------------------------------------------------------ set-up
     def _build(self) -> None:
         cfg = self.config
         t = cfg.train
-        self.amp = t.amp == "on" or (t.amp == "auto" and self.device.type == "cuda")
+        self.precision = choose_precision(t.amp, self.device)
+        self.amp = self.precision.autocast
         # channels_last measured faster on CPU too (docs/bench-training.md), so auto = on.
         self.channels_last = t.channels_last != "off"
         torch.manual_seed(t.seed)
@@ -136,11 +150,17 @@ class Trainer(CheckpointingMixin):
             cfg = self.config = finetune.resumed_preprocessing(cfg, self.run_dir)
         # The seed again: building the pretrained model may have drawn random numbers.
         torch.manual_seed(t.seed)
+        if self._data is None:  # absolute paths + fingerprint in config.yaml; checked on resume
+            cfg = self.config = record_data_identity(
+                cfg, resuming=self.resuming, force=self.resume_force, log=self.log
+            )
         data = self._data or load_training_data(cfg.data, seed=t.seed, progress=self.progress)
         if data.num_train == 0 or data.num_val == 0:
             raise DataError("data: the training and validation sets must both be non-empty")
         self.data = data
         self.log.info("data: %s", data.summary())
+        if not finetuning and t.memory_check:  # refuse what cannot fit, before allocating
+            preflight_training(cfg, data, self.device, self.ctx.world_size, amp=self.amp)
         model, finetune_groups = finetune.build_model(
             cfg,
             data,
@@ -230,6 +250,9 @@ class Trainer(CheckpointingMixin):
                 if self.ema is not None:
                     self.ema.update(self.model)
                 self.global_step += 1
+                message = self.timer.step()
+                if message is not None:
+                    self.log.info(message)
                 n = labels.shape[0]
                 loss_sum += loss.detach().double() * n
                 correct += (logits.detach().argmax(1) == labels).sum()
@@ -257,11 +280,14 @@ class Trainer(CheckpointingMixin):
 
     def _evaluate(self) -> dict[str, float]:
         model = self.ema.module if self.ema is not None else self.model
-        sums = evaluate_sums(
-            model, self.val_loader, autocast=self.amp, channels_last=self.channels_last
+        return validate(
+            model,
+            self.val_loader,
+            self.spec.num_classes,
+            autocast=self.amp,
+            channels_last=self.channels_last,
+            tta=self.config.train.val_tta,
         )
-        total = ddp.all_reduce_sums(sums.as_list(), self.ctx, self.device)
-        return EvalSums.from_list(total).metrics()
 
     def _end_epoch(self, epoch: int) -> bool:
         """Metrics, callbacks and checkpoint after a complete epoch; True means stop."""
@@ -275,6 +301,7 @@ class Trainer(CheckpointingMixin):
         row["lr"] = self.lr.lr_at(max(self.global_step - 1, 0))
         row["seconds"] = seconds
         row["images_per_second"] = count / seconds if seconds > 0 else 0.0
+        row["elapsed"] = self.timer.elapsed
         self.running = [0.0, 0.0, 0.0, 0.0]
         reduced = self.lr.end_epoch(row, self.global_step)
         is_best = row["val_acc"] > self.best["val_acc"]
@@ -294,7 +321,8 @@ class Trainer(CheckpointingMixin):
             CSVLogger(self.run_dir / "metrics.csv").write_all(self.history)
             if self.tensorboard is not None:
                 self.tensorboard.log_epoch(row)
-        self.log.info(format_summary(row, self.config.train.epochs, is_best))
+        eta = self.timer.end_epoch(epoch + 1)
+        self.log.info(format_summary(row, self.config.train.epochs, is_best, eta))
         if reduced:
             self.log.info(
                 "reduce-on-plateau: learning rate now %.3g", self.lr.lr_at(self.global_step)
@@ -317,28 +345,52 @@ class Trainer(CheckpointingMixin):
         with deterministic_mode(cfg.train.deterministic):
             try:
                 return self._fit()
+            except BaseException:
+                close_logging(self.log)
+                if not self.resuming and self.ctx.is_main:
+                    # A start that failed before its first checkpoint leaves no folder.
+                    discard_unstarted_run(self.run_dir)
+                raise
             finally:
                 close_logging(self.log)
+                self.lock.release()
                 torch.set_num_threads(threads)
 
     def _fit(self) -> TrainResult:
         self._build()
         cfg = self.config  # with fine-tuning, _build fills data defaults from the weights
         self.tensorboard = None
+        if self.resuming:
+            self._restore()  # a refused resume raises here, before the run is touched
+            commit_log_file(self.log)
         if self.ctx.is_main:
             write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
             write_json(self.run_dir / "spec.json", self.spec.to_dict())
             if cfg.callbacks.tensorboard:
                 self.tensorboard = TensorBoardLogger(self.run_dir, self.log)
-        if self.resuming:
-            self._restore()
-        else:
+        if self.precision.warning:
+            self.log.warning("%s", self.precision.warning)
+        self.log.info("precision: %s", self.precision.describe())
+        self.timer = RunTimer(
+            epochs=cfg.train.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            start_epoch=self.train_loader.epoch,
+            start_position=self.train_loader.position,
+            batch_size=cfg.data.batch_size,
+            num_val=self.data.num_val,
+            elapsed_before=self.history[-1].get("elapsed", 0.0) if self.history else 0.0,
+            session_started=self.started,
+        )
+        if not self.resuming:
+            trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
             self.log.info(
-                "training %s: %s, %s params, %d train / %d val images (%s), %d epochs of %d "
-                "steps on %s%s -> %s",
+                "training %s: %s, %s params (%s trainable, %s frozen), %d train / %d val images "
+                "(%s), %d epochs of %d steps on %s%s -> %s",
                 cfg.name,
                 f"depth-{self.spec.depth} {self.spec.block} net",
                 f"{self.num_params:,}",
+                f"{trainable:,}",
+                f"{self.num_params - trainable:,}",
                 self.data.num_train,
                 self.data.num_val,
                 self.data.source,
@@ -392,6 +444,10 @@ class Trainer(CheckpointingMixin):
             "ema": self.ema is not None,
             "world_size": self.ctx.world_size,
             "recipe": self.config.name,
+            "precision": self.precision.name,
+            "precision_reason": self.precision.reason,
+            "val_tta": self.config.train.val_tta,
+            "wall_seconds": self.timer.elapsed,
         }
         if self.init_info is not None:
             results["init_weights"] = self.init_info

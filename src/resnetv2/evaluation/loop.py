@@ -2,8 +2,8 @@
 
 :func:`evaluate` puts the model in inference mode for the duration of the call and restores
 every sub-module's ``training`` flag afterwards, so BatchNorm running statistics are read,
-never updated, and a validation pass in the middle of training changes nothing (RELIABILITY:
-"``evaluate()`` leaves BN statistics and ``model.training`` unchanged").
+never updated, and a validation pass in the middle of training changes nothing
+(docs/reliability.md: "``evaluate()`` leaves BN statistics and ``model.training`` unchanged").
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from resnetv2.evaluation.metrics import DEFAULT_TOPK, EvalAccumulator, EvalResult, EvaluationError
+from resnetv2.tta import check_tta, tta_probabilities
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Preprocess = Callable[[torch.Tensor], torch.Tensor]
@@ -95,16 +96,15 @@ def _check_unpadded(loader: Any) -> None:
 
 
 def _metadata_preprocess(model: nn.Module, device: torch.device) -> Preprocess | None:
+    """Normalisation by ``model.metadata["preprocessing"]``'s mean/std, with the data layer's
+    :class:`~resnetv2.data.stats.Normalizer` (what ``Preprocessing.normalize`` and the
+    loaders use); ``None`` when the model records no mean/std."""
+    from resnetv2.data.stats import Normalizer
+
     prep = (getattr(model, "metadata", None) or {}).get("preprocessing") or {}
     if "mean" not in prep or "std" not in prep:
         return None
-    mean = torch.tensor(prep["mean"], dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(prep["std"], dtype=torch.float32, device=device).view(1, -1, 1, 1)
-
-    def normalise(batch: torch.Tensor) -> torch.Tensor:
-        return (batch.float() / 255.0 - mean) / std
-
-    return normalise
+    return Normalizer(prep["mean"], prep["std"], device)
 
 
 def evaluate(
@@ -119,6 +119,9 @@ def evaluate(
     distributed: bool | None = None,
     progress: bool = False,
     description: str = "evaluate",
+    tta: str = "none",
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    on_batch: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> EvalResult:
     """Score ``model`` on ``data``: mean cross-entropy, top-1, top-k, per-class P/R/F1, confusion.
 
@@ -135,7 +138,14 @@ def evaluate(
     all ranks, so every rank returns the whole dataset's result; a loader must already yield
     this rank's disjoint shard. The model's ``training`` flags and BatchNorm statistics are
     unchanged on return.
+
+    ``tta='flip'`` scores the mean of the softmax of each image and its mirror
+    (:mod:`resnetv2.tta`); the loss is then the cross-entropy of that mean.
+    ``forward`` replaces ``model(batch)`` as the function from a preprocessed batch to logits
+    (an inference engine). ``on_batch(probabilities, labels)`` receives each batch's softmax
+    probabilities (after TTA) and labels on the CPU, in order (per-file predictions).
     """
+    check_tta(tta)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise EvaluationError(f"batch_size must be a positive integer, got {batch_size!r}")
     if device is None:
@@ -174,7 +184,9 @@ def evaluate(
                         "no mean/std; pass preprocess= or normalised float images"
                     )
                 images = auto_preprocess(images)
-            logits = model(images)
+            logits, probabilities = score(forward or model, images, tta, on_batch is not None)
+            if on_batch is not None:
+                on_batch(probabilities.cpu(), labels.cpu())
             if class_names and logits.ndim == 2 and logits.shape[1] != len(class_names):
                 raise EvaluationError(
                     f"the model outputs {logits.shape[1]} classes but {len(class_names)} class "
@@ -191,6 +203,19 @@ def evaluate(
     if shard is not None:
         accumulator.all_reduce()
     return accumulator.result(class_names)
+
+
+def score(forward, images: torch.Tensor, tta: str, want_probabilities: bool):
+    """``(logits for the accumulator, softmax probabilities or None)``.
+
+    With TTA the "logits" are the log of the mean probabilities: their softmax is that mean
+    again, so top-k and the cross-entropy follow the averaged prediction.
+    """
+    if tta == "none":
+        logits = forward(images)
+        return logits, (logits.float().softmax(dim=1) if want_probabilities else None)
+    probabilities = tta_probabilities(forward, images, tta)
+    return probabilities.clamp_min(1e-30).log(), probabilities
 
 
 def _is_batch_list(data: Sequence[Any]) -> bool:

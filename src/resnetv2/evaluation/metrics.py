@@ -2,8 +2,8 @@
 
 Every metric is derived from five sums — summed cross-entropy, top-1 hits, top-k hits, sample
 count and the confusion matrix — so one ``all_reduce`` merges the shards of a distributed
-evaluation into exactly the single-process numbers, each sample counted once (RELIABILITY
-promise 5). Per-class precision/recall/F1 come from scikit-learn's
+evaluation into exactly the single-process numbers, each sample counted once
+(docs/reliability.md, promise 5). Per-class precision/recall/F1 come from scikit-learn's
 ``precision_recall_fscore_support`` / ``classification_report`` (``zero_division=0``), fed
 with the (true, predicted) pairs the confusion matrix holds, so a distributed run needs no
 gathering of predictions.
@@ -90,10 +90,9 @@ class EvalResult:
 
     def format(self) -> str:
         """The report text: a loss/top-1/top-k header, then scikit-learn's classification report."""
-        header = (
-            f"samples: {self.count}   loss: {self.loss:.4f}   top-1: {100 * self.top1:.2f}%   "
-            f"top-{self.topk}: {100 * self.top5:.2f}%"
-        )
+        header = f"samples: {self.count}   loss: {self.loss:.4f}   top-1: {100 * self.top1:.2f}%"
+        if self.topk < self.num_classes:  # with k >= the class count top-k is always 100 %
+            header += f"   top-{self.topk}: {100 * self.top5:.2f}%"
         return f"{header}\n\n{self.report}"
 
 

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resnetv2.data.load import BUILTIN_DATASETS
 from resnetv2.evaluation.loop import evaluate
 from resnetv2.evaluation.metrics import EvalResult, EvaluationError
+from resnetv2.evaluation.predictions import FolderStream, PredictionRecorder
+from resnetv2.tta import check_tta
 
 CONFIG_FILE = "config.yaml"
 EVAL_FOLDER = "eval"
@@ -40,17 +43,17 @@ class RunEvaluation:
 
 def run_data_config(run: Path) -> dict[str, Any]:
     """The ``data`` section of ``RUN/config.yaml`` plus ``seed`` (from ``train.seed``)."""
-    import yaml
+    from resnetv2.config.yamlfile import read_yaml_file
 
     path = run / CONFIG_FILE
     if not path.is_file():
         raise EvaluationError(
             f"{run} has no {CONFIG_FILE} recording its data; pass --data digits|cifar10|DIR"
         )
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise EvaluationError(f"{path} is not valid YAML ({exc}); pass --data") from None
+    try:  # bounded: no alias bombs, duplicate keys refused (resnetv2.config.yamlfile)
+        config = read_yaml_file(path) or {}
+    except ValueError as exc:
+        raise EvaluationError(f"{path}: {exc}; pass --data") from None
     data = config.get("data") if isinstance(config, dict) else None
     if not isinstance(data, dict) or not data.get("source"):
         raise EvaluationError(f"{path} names no data.source; pass --data digits|cifar10|DIR")
@@ -58,30 +61,48 @@ def run_data_config(run: Path) -> dict[str, Any]:
     return {**data, "seed": int(train.get("seed", 0) or 0)}
 
 
-def _preprocessing(model) -> tuple[Any, Any, Any, int]:
-    prep = model.metadata.get("preprocessing") or {}
-    size = prep.get("input_size")
-    size = tuple(int(v) for v in size) if size else None
-    return size, prep.get("mean"), prep.get("std"), int(prep.get("in_channels") or 0)
+def _load_options(model) -> dict[str, Any]:
+    """``load_data`` arguments that give the data the model's
+    :class:`~resnetv2.data.preprocessing.Preprocessing` (size, channels, mean/std)."""
+    from resnetv2.data.preprocessing import Preprocessing
+
+    block = model.metadata.get("preprocessing")
+    if not block:
+        return {}
+    prep = Preprocessing.from_metadata({"in_channels": model.spec.in_channels, **block})
+    if prep.interpolation != "bilinear" or prep.crop_pct != 1.0:
+        raise EvaluationError(
+            f"these weights resize with {prep.interpolation} interpolation and crop_pct "
+            f"{prep.crop_pct:g}, which only image files can be given; pass --data DIR with "
+            "the images as class folders"
+        )
+    return {
+        "image_size": prep.input_size,
+        "mean": prep.mean,
+        "std": prep.std,
+        "channels": prep.in_channels,
+    }
 
 
 def load_eval_data(model, data: str | None, run: Path | None, *, split: str, data_dir=None):
     """``(bundle, source, split)``: the dataset to evaluate, normalised as the model expects.
 
-    A folder ``data`` is evaluated whole (every image of its class folders); a built-in name
-    uses its own validation (or training) split; ``None`` re-creates the run's split.
+    A built-in name uses its own validation (or training) split; ``None`` re-creates the
+    run's split (folders given as ``data`` are streamed by :func:`evaluate_run` instead).
     """
-    from resnetv2.data import BUILTIN_DATASETS, load_data
+    from resnetv2.data import load_data
+    from resnetv2.data.fingerprint import check_fingerprint
 
-    size, mean, std, channels = _preprocessing(model)
-    common: dict[str, Any] = {"image_size": size, "mean": mean, "std": std}
-    if channels in (1, 3):
-        common["channels"] = channels
+    common = _load_options(model)
     if data is None:
         if run is None:
             raise EvaluationError("a weights file has no recorded data; pass --data")
         cfg = run_data_config(run)
         source = str(cfg["source"])
+        # A moved or swapped data folder is refused, never silently evaluated.
+        check_fingerprint(
+            cfg.get("fingerprint"), source, cfg.get("val_data"), what=f"evaluate {run}"
+        )
         kwargs = {
             "val_dir": cfg.get("val_data") or cfg.get("val_dir"),
             "val_split": cfg.get("val_split"),
@@ -91,14 +112,9 @@ def load_eval_data(model, data: str | None, run: Path | None, *, split: str, dat
     elif data in BUILTIN_DATASETS:
         source, kwargs = data, {"data_dir": data_dir}
     else:
-        folder = Path(data).expanduser()
-        if not folder.is_dir():
-            raise EvaluationError(
-                f"--data {data!r} is neither one of {', '.join(BUILTIN_DATASETS)} nor a folder"
-            )
-        # The folder is the evaluation set: loading it as both splits keeps one code path
-        # (decoding policy, cache, streaming) with the data layer; the cache decodes it once.
-        source, kwargs, split = str(folder), {"val_dir": folder}, "all"
+        raise EvaluationError(
+            f"--data {data!r} is neither one of {', '.join(BUILTIN_DATASETS)} nor a folder"
+        )
     if source in BUILTIN_DATASETS:
         kwargs.pop("val_dir", None)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
@@ -150,41 +166,128 @@ def evaluate_run(
     data_dir: str | None = None,
     normalize: bool | str = False,
     progress: bool = True,
+    tta: str = "none",
+    save_predictions: str | os.PathLike[str] | None = None,
+    top_k: int = 5,
+    engine: str | None = None,
+    precision: str = "fp32",
+    threads: int | None = None,
 ) -> RunEvaluation:
     """Evaluate ``run`` (a run folder or a ``.safetensors`` file) and write the report files.
 
     ``data``: ``None`` (the run's own data from ``config.yaml``), ``digits``/``cifar10``/
-    ``cifar100`` or a class-folder directory whose class names equal the model's. ``split``
-    chooses the validation or training split (ignored for a directory, which is evaluated
-    whole). ``out`` defaults to ``RUN/eval`` (``eval/`` beside a weights file).
+    ``cifar100`` or a class-folder directory whose class names equal the model's (evaluated
+    whole, each file through the weights' preprocessing exactly as ``predict`` reads it).
+    ``split`` chooses the validation or training split (ignored for a directory). ``out``
+    defaults to ``RUN/eval`` (``eval/`` beside a weights file). ``tta='flip'`` averages the
+    softmax of each image and its mirror. ``save_predictions`` writes a per-file CSV with
+    ``predict``'s columns (``top_k`` classes) plus ``true_label``, ``correct`` and ``tta``.
+    ``engine``/``precision``/``threads`` choose the inference engine as for ``predict``
+    (:func:`resnetv2.inference.make_runner`; default ``auto``: onnxruntime on the CPU where
+    installed, the export cached by the weights' checksum).
     """
-    import torch
-
+    from resnetv2.device import resolve_device
     from resnetv2.loading import load_model, resolve_weights_path
 
+    check_tta(tta)
     if split not in SPLITS:
         raise EvaluationError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
     run_path = Path(run)
     weights = resolve_weights_path(run_path)
     run_dir = run_path if run_path.is_dir() else None
-    device = (
-        torch.device(device)
-        if device
-        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    device = resolve_device(device)
     model = load_model(weights, device=device)
     spec = model.spec
     class_names = model.metadata.get("class_names") or [str(i) for i in range(spec.num_classes)]
     if not spec.num_classes:
         raise EvaluationError(f"{weights} is a backbone without a classifier; nothing to score")
+    names_known = bool(model.metadata.get("class_names"))
+    batch_size = batch_size or 256
+    recorder = PredictionRecorder() if save_predictions is not None else None
+    from resnetv2.inference import make_runner
 
-    bundle, source, split = load_eval_data(model, data, run_dir, split=split, data_dir=data_dir)
+    forward = make_runner(model, engine=engine, precision=precision, device=device, threads=threads)
+    common = dict(
+        class_names=class_names, device=device, progress=progress, tta=tta, forward=forward
+    )
+
+    if data is not None and data not in BUILTIN_DATASETS and Path(data).expanduser().is_dir():
+        folder = Path(data).expanduser()
+        stream = _folder_stream(model, folder, class_names, names_known, batch_size, spec)
+        source, split = str(folder), "all"
+        result = evaluate(
+            model,
+            stream,
+            preprocess=stream.preprocessing.normalize,
+            on_batch=recorder,
+            description="evaluate folder",
+            **common,
+        )
+        sources = stream.sources
+        unreadable = [
+            (e.path, label, f"{e.kind}: {e.reason}")
+            for e, label in zip(stream.skipped.errors, stream.skipped_labels)
+        ]
+    else:
+        bundle, source, split = load_eval_data(model, data, run_dir, split=split, data_dir=data_dir)
+        _check_bundle(bundle, spec, class_names, names_known, source)
+        if split == "train":
+            loader = bundle.train_loader(batch_size, augment="none", device=device)
+        else:
+            loader = bundle.val_loader(batch_size, device=device)
+        result = evaluate(
+            model, loader, on_batch=recorder, description=f"evaluate {split}", **common
+        )
+        # A streaming loader leaves refused files out of their batch; so do the sources.
+        skipped = set(loader.skipped.files) if hasattr(loader, "skipped") else set()
+        sources = [s for s in bundle.sample_sources(split) if s not in skipped]
+        unreadable = []
+    out_dir = Path(out) if out is not None else (run_dir or weights.parent) / EVAL_FOLDER
+    files = write_report(
+        result,
+        out_dir,
+        header={"weights": str(weights), "data": source, "split": split, "tta": tta},
+        normalize=normalize,
+    )
+    if recorder is not None:
+        files["predictions"] = recorder.write_csv(
+            save_predictions, sources, class_names, top_k=top_k, tta=tta, unreadable=unreadable
+        )
+    return RunEvaluation(result, source, split, weights, files)
+
+
+def _folder_stream(model, folder: Path, class_names, names_known: bool, batch_size: int, spec):
+    """A :class:`FolderStream` over ``folder`` with labels in the model's class order."""
+    from resnetv2.data import scan_class_folders
+    from resnetv2.data.preprocessing import Preprocessing
+
+    try:
+        index = scan_class_folders(folder)
+    except (ValueError, OSError) as exc:
+        raise EvaluationError(f"cannot read {folder} as class folders: {exc}") from None
+    labels = list(index.labels)
+    if names_known:
+        mapping = match_classes(class_names, list(index.class_names), str(folder))
+        if mapping is not None:
+            labels = [mapping[label] for label in labels]
+    elif len(index.class_names) != spec.num_classes:
+        raise EvaluationError(
+            f"{folder} has {len(index.class_names)} classes but the model predicts "
+            f"{spec.num_classes}"
+        )
+    return FolderStream(index.files, labels, Preprocessing.from_model(model), batch_size)
+
+
+def _check_bundle(bundle, spec, class_names, names_known: bool, source: str) -> None:
+    """Channels and classes of a loaded dataset against the model; labels remapped to the
+    model's class order in place."""
+    import torch
+
     if bundle.in_channels != spec.in_channels:
         raise EvaluationError(
             f"{source} has {bundle.in_channels}-channel images but the model expects "
             f"{spec.in_channels}"
         )
-    names_known = bool(model.metadata.get("class_names"))
     mapping = match_classes(class_names, list(bundle.class_names), source) if names_known else None
     if not names_known and bundle.num_classes != spec.num_classes:
         raise EvaluationError(
@@ -194,28 +297,6 @@ def evaluate_run(
         table = torch.tensor(mapping, dtype=torch.int64)
         bundle.val_labels = table[bundle.val_labels]
         bundle.train_labels = table[bundle.train_labels]
-
-    batch_size = batch_size or 256
-    if split == "train":
-        loader = bundle.train_loader(batch_size, augment="none", device=device)
-    else:
-        loader = bundle.val_loader(batch_size, device=device)
-    result = evaluate(
-        model,
-        loader,
-        class_names=class_names,
-        device=device,
-        progress=progress,
-        description=f"evaluate {split}",
-    )
-    out_dir = Path(out) if out is not None else (run_dir or weights.parent) / EVAL_FOLDER
-    files = write_report(
-        result,
-        out_dir,
-        header={"weights": str(weights), "data": source, "split": split},
-        normalize=normalize,
-    )
-    return RunEvaluation(result, source, split, weights, files)
 
 
 def write_report(

@@ -1,14 +1,10 @@
 """Safe, atomic input/output for resnetv2: weights, training state and checkpoints.
 
-* :mod:`.atomic` — write-to-temp, fsync, rename: a file is old or new, never half-written.
-* :mod:`.safe_load` — the only ``torch.load`` in the package, always ``weights_only=True``.
-* :mod:`.safetensors_file` — validated, checksummed safetensors with JSON metadata.
-* :mod:`.weights` — model weights: save/load, prefix cleaning, strict loading.
-* :mod:`.state` — training state (optimizer, scheduler, RNG) without pickle.
-* :mod:`.checkpoints` — the per-run checkpoint manager: commit, prune, verify, resume.
-
-Nothing here imports other resnetv2 subpackages; a model spec travels as a JSON-able dict in
-the metadata.
+:mod:`.atomic` (old bytes or new, never half), :mod:`.safe_load` (the only ``torch.load``,
+always ``weights_only=True``), :mod:`.safetensors_file` (JSON metadata, one checksum),
+:mod:`.weights` (save/load, strict loading), :mod:`.state` (training state),
+:mod:`.checkpoints` and :mod:`.manifest` (commit, prune, verify, resume). Nothing here imports
+other resnetv2 subpackages; a model spec travels as a JSON-able dict in the metadata.
 """
 
 from .atomic import atomic_open, atomic_write_bytes, atomic_write_text, atomic_write_with
@@ -26,7 +22,7 @@ from .errors import (
 )
 from .safe_load import safe_torch_load
 from .safetensors_file import FileDigest, read_safetensors, tensors_sha256, write_safetensors
-from .state import flatten_state, load_state_file, save_state_file, unflatten_state
+from .state import encode_state, load_state_file, save_state_file
 from .weights import (
     load_state_dict_strict,
     load_weights,
@@ -34,6 +30,7 @@ from .weights import (
     read_weights_metadata,
     save_weights,
     strip_prefixes,
+    unwrap_model,
 )
 
 __all__ = [
@@ -54,7 +51,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_with",
-    "flatten_state",
+    "encode_state",
     "load_state_dict_strict",
     "load_state_file",
     "load_weights",
@@ -66,7 +63,7 @@ __all__ = [
     "save_weights",
     "strip_prefixes",
     "tensors_sha256",
-    "unflatten_state",
+    "unwrap_model",
     "verify_checkpoint",
     "write_safetensors",
 ]

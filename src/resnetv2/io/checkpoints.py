@@ -5,16 +5,15 @@ Layout of a run directory (see ``docs/checkpoints.md``)::
     run/
       step-000000100/          one committed checkpoint per step
         model.safetensors      model weights + JSON metadata (a plain weights file)
-        state.safetensors      training state: tensors + JSON skeleton (no pickle)
+        state.pt               training state, read back with weights_only=True only
         manifest.json          written last: step, size and sha256 of both files
       best.json                {"step": 100, "checkpoint": "step-000000100"}, atomic
 
-A checkpoint is built in a hidden ``.tmp-step-*`` directory, every file written atomically and
-fsynced, the manifest last; only then is the directory renamed to ``step-XXXXXXXXX`` and the
-run directory fsynced. Old checkpoints are pruned only after that commit, by renaming them to
-a hidden ``.trash-*`` name first, so a half-deleted checkpoint never appears under a
-checkpoint name. Resuming walks checkpoints from the highest step number down and returns the
-first whose manifest, sizes and checksums all verify.
+A checkpoint is built in a hidden ``.tmp-step-*`` directory (every file written atomically,
+the manifest last), then renamed to ``step-XXXXXXXXX`` and the run directory fsynced: that
+rename is the commit. Old checkpoints are pruned only after a commit, renamed to a hidden
+``.trash-*`` name first, so a half-deleted checkpoint never appears under a checkpoint name.
+Resuming walks checkpoints from the highest step down and takes the first that verifies.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_write_text, fsync_dir, is_disk_full, is_temp_name
+from .atomic import atomic_write_bytes, atomic_write_text, fsync_dir, is_disk_full, is_temp_name
 from .errors import (
     CheckpointError,
     CheckpointWarning,
@@ -50,18 +49,18 @@ from .manifest import (
     STEP_DIR_PATTERN,
     build_manifest,
     corrupt_checkpoint,
+    digest,
     step_dir_name,
     verify_checkpoint,
 )
-from .state import load_state_file, save_state_file
-from .weights import load_weights, non_finite_tensors, save_weights, strip_prefixes
+from .state import encode_state, load_state_file
+from .weights import load_weights, non_finite_tensors, save_weights, short_list, strip_prefixes
 
 try:  # advisory locking keeps two writers from interleaving; absent on Windows
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Checkpoint", "CheckpointInfo", "CheckpointManager", "verify_checkpoint"]
 
 BEST_FILE = "best.json"
 
@@ -89,10 +88,9 @@ class Checkpoint:
 class CheckpointManager:
     """Saves, prunes, verifies and loads the checkpoints of one training run.
 
-    ``directory`` holds the run's checkpoints (created on the first save). After each commit
-    the newest ``keep_last`` checkpoints (by step, among steps up to the one just saved) plus
-    the best one are kept; ``keep_last=None`` keeps everything. Only one process should save
-    into a directory; concurrent savers are serialised by an advisory lock where available.
+    After each commit the newest ``keep_last`` checkpoints (by step, among steps up to the one
+    just saved) plus the best one are kept; ``keep_last=None`` keeps everything. One process
+    should save into a directory; concurrent savers are serialised by an advisory lock.
     """
 
     def __init__(self, directory: str | os.PathLike[str], keep_last: int | None = 2) -> None:
@@ -101,16 +99,15 @@ class CheckpointManager:
         self.directory = Path(directory)
         self.keep_last = keep_last
 
-    # ----------------------------------------------------------------------------- listing
     def _committed(self) -> list[tuple[int, Path]]:
         """Directories named like checkpoints, ascending by step number (not by name)."""
         if not self.directory.is_dir():
             return []
-        found = []
-        for entry in self.directory.iterdir():
-            match = STEP_DIR_PATTERN.fullmatch(entry.name)
-            if match and entry.is_dir():
-                found.append((int(match.group(1)), entry))
+        found = [
+            (int(match.group(1)), entry)
+            for entry in self.directory.iterdir()
+            if (match := STEP_DIR_PATTERN.fullmatch(entry.name)) and entry.is_dir()
+        ]
         return sorted(found, key=lambda item: (item[0], item[1].name))
 
     def steps(self) -> list[int]:
@@ -119,23 +116,21 @@ class CheckpointManager:
 
     def best_step(self) -> int | None:
         """The step recorded as best, or ``None`` if no save was marked ``is_best``."""
+        best_file = self.directory / BEST_FILE
         try:
-            record = json.loads((self.directory / BEST_FILE).read_text(encoding="utf-8"))
+            record = json.loads(best_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             raise CorruptCheckpointError(
-                f"{str(self.directory / BEST_FILE)!r} is unreadable ({exc}); delete it (the "
-                "next save with is_best=True rewrites it)"
+                f"{str(best_file)!r} is unreadable ({exc}); delete it (the next save with "
+                "is_best=True rewrites it)"
             ) from exc
         step = record.get("step") if isinstance(record, dict) else None
         if type(step) is not int:
-            raise CorruptCheckpointError(
-                f"{str(self.directory / BEST_FILE)!r} does not name a step; delete it"
-            )
+            raise CorruptCheckpointError(f"{str(best_file)!r} does not name a step; delete it")
         return step
 
-    # ----------------------------------------------------------------------------- saving
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         if fcntl is None:
@@ -145,8 +140,7 @@ class CheckpointManager:
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                # Some network filesystems cannot lock; saving unlocked beats not saving.
+            except OSError as exc:  # some network filesystems cannot lock: save unlocked
                 if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
                     raise
             yield
@@ -156,8 +150,7 @@ class CheckpointManager:
     def _remove_leftovers(self) -> None:
         """Delete temporary and trash entries left by saves that were killed."""
         for entry in self.directory.iterdir():
-            name = entry.name
-            if name.startswith((".tmp-step-", ".trash-")) or is_temp_name(name):
+            if entry.name.startswith((".tmp-step-", ".trash-")) or is_temp_name(entry.name):
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
@@ -175,40 +168,34 @@ class CheckpointManager:
     ) -> Path:
         """Commit the checkpoint for ``step`` and return its directory.
 
-        ``model_state`` is stored with :func:`~resnetv2.io.weights.save_weights` (prefixes
-        stripped; ``metadata`` plus ``step`` in its header), ``train_state`` with
-        :func:`~resnetv2.io.state.flatten_state`. A model state holding NaN/Inf raises
-        :class:`NonFiniteCheckpointError` and nothing is written. If anything fails part-way
-        the partial checkpoint is removed, every earlier checkpoint is untouched and the error
-        propagates (a full disk as :class:`CheckpointWriteError` naming the checkpoint).
-        Saving a step that already exists replaces it.
+        ``model_state`` is stored with :func:`~resnetv2.io.weights.save_weights` (``metadata``
+        plus ``step`` in its header), ``train_state`` with :func:`~resnetv2.io.state
+        .encode_state`. NaN/Inf in the model state raises :class:`NonFiniteCheckpointError`
+        and nothing is written. If anything fails part-way the partial checkpoint is removed,
+        earlier checkpoints are untouched and the error propagates (a full disk as
+        :class:`CheckpointWriteError` naming the checkpoint). Re-saving a step replaces it.
         """
         if type(step) is not int or step < 0:
             raise ValueError(f"step must be a non-negative int, got {step!r}")
-        bad = non_finite_tensors(model_state)
         final = self.directory / step_dir_name(step)
-        if bad:
-            shown = ", ".join(bad[:10]) + (
-                f", ... and {len(bad) - 10} more" if len(bad) > 10 else ""
-            )
+        if bad := non_finite_tensors(model_state):
             raise NonFiniteCheckpointError(
                 f"Refusing to save checkpoint {str(final)!r}: the model state holds NaN or Inf "
-                f"in {len(bad)} tensor(s) ({shown}). Training diverged; nothing was written and "
-                "earlier checkpoints are intact. Resume from the last good one with a lower "
-                "learning rate"
+                f"in {len(bad)} tensor(s) ({short_list(bad)}). Training diverged; nothing was "
+                "written and earlier checkpoints are intact. Resume from the last good one "
+                "with a lower learning rate"
             )
-        cleaned = strip_prefixes(model_state)
         meta = {**(metadata or {}), "step": step}
-        try:  # fail on unserialisable metadata before touching the disk
+        try:  # fail on unserialisable metadata or state before touching the disk
             json.dumps(meta)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"checkpoint metadata must be JSON-serialisable: {exc}") from exc
+        state_bytes = encode_state(train_state)
 
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._lock():
             self._remove_leftovers()
-            newer = [s for s in self.steps() if s > step]
-            if newer:
+            if newer := [s for s in self.steps() if s > step]:
                 warnings.warn(
                     f"saving step {step} in {str(self.directory)!r}, which already holds later "
                     f"checkpoints {newer[:5]}; resuming picks the highest step, so delete those "
@@ -216,22 +203,22 @@ class CheckpointManager:
                     CheckpointWarning,
                     stacklevel=2,
                 )
-            self._commit(step, final, cleaned, train_state, meta)
+            self._commit(step, final, strip_prefixes(model_state), state_bytes, meta)
             if is_best:
-                self._write_best(step)
+                record = {"step": step, "checkpoint": step_dir_name(step)}
+                atomic_write_text(self.directory / BEST_FILE, json.dumps(record, indent=2))
             self._prune(step)
         return final
 
-    def _commit(
-        self, step: int, final: Path, model_state: dict, train_state: Any, meta: dict
-    ) -> None:
+    def _commit(self, step: int, final: Path, model: dict, state: bytes, meta: dict) -> None:
         tmp = self.directory / f".tmp-{final.name}-{os.getpid()}-{secrets.token_hex(4)}"
         displaced: Path | None = None
         try:
             tmp.mkdir()
-            model_digest = save_weights(tmp / MODEL_FILE, model_state, meta)
-            state_digest = save_state_file(tmp / STATE_FILE, train_state, {"step": step})
-            manifest = build_manifest(step, {MODEL_FILE: model_digest, STATE_FILE: state_digest})
+            # The manifest's sha256 is the checkpoint's checksum; the files carry none.
+            model_digest = save_weights(tmp / MODEL_FILE, model, meta, checksum=False)
+            atomic_write_bytes(tmp / STATE_FILE, state)
+            manifest = build_manifest(step, {MODEL_FILE: model_digest, STATE_FILE: digest(state)})
             atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
             if final.exists():
                 displaced = self.directory / f".trash-{final.name}-{secrets.token_hex(4)}"
@@ -256,10 +243,6 @@ class CheckpointManager:
         if displaced is not None:
             shutil.rmtree(displaced, ignore_errors=True)
 
-    def _write_best(self, step: int) -> None:
-        record = {"step": step, "checkpoint": step_dir_name(step)}
-        atomic_write_text(self.directory / BEST_FILE, json.dumps(record, indent=2))
-
     def _prune(self, current: int) -> None:
         if self.keep_last is None:
             return
@@ -268,10 +251,8 @@ class CheckpointManager:
         except CorruptCheckpointError:
             best = None
         candidates = [(s, p) for s, p in self._committed() if s <= current]
-        complete = [(s, p) for s, p in candidates if (p / MANIFEST).exists()]
-        keep = {s for s, _ in complete[-self.keep_last :]} | {current}
-        if best is not None:
-            keep.add(best)
+        complete = [s for s, p in candidates if (p / MANIFEST).exists()]
+        keep = {*complete[-self.keep_last :], current, best}
         for step, path in candidates:
             if step in keep:
                 continue
@@ -287,7 +268,6 @@ class CheckpointManager:
                     stacklevel=3,
                 )
 
-    # ----------------------------------------------------------------------------- loading
     def _load_dir(self, step: int, path: Path) -> Checkpoint:
         verify_checkpoint(path)
         try:
@@ -301,8 +281,8 @@ class CheckpointManager:
         warnings.warn(f"skipping checkpoint {str(path)!r}: {exc}", CheckpointWarning, stacklevel=3)
 
     def latest_valid(self) -> CheckpointInfo | None:
-        """The newest checkpoint (highest step) that verifies; corrupt ones are skipped with
-        a :class:`CheckpointWarning`. ``None`` if no checkpoint verifies."""
+        """The newest checkpoint that verifies (corrupt ones are skipped with a
+        :class:`CheckpointWarning`), or ``None``."""
         for step, path in reversed(self._committed()):
             try:
                 return CheckpointInfo(step, path, verify_checkpoint(path))
@@ -313,8 +293,8 @@ class CheckpointManager:
     def load_latest(self) -> Checkpoint | None:
         """Load the newest valid checkpoint, falling back past corrupt ones (with a warning).
 
-        Returns ``None`` when the directory holds no checkpoint at all (a fresh run) and
-        raises :class:`NoValidCheckpointError` when checkpoints exist but none verifies, so a
+        ``None`` when the directory holds no checkpoint at all (a fresh run);
+        :class:`NoValidCheckpointError` when checkpoints exist but none verifies, so a
         damaged run is never silently restarted from scratch.
         """
         committed = self._committed()

@@ -10,32 +10,14 @@ from __future__ import annotations
 
 from resnetv2.errors import ResNetV2Error
 
-__all__ = [
-    "CheckpointError",
-    "CheckpointWarning",
-    "CheckpointWriteError",
-    "CorruptCheckpointError",
-    "CorruptWeightsError",
-    "NoValidCheckpointError",
-    "NonFiniteCheckpointError",
-    "UnsafeCheckpointError",
-    "WeightsMismatchError",
-]
-
 
 class CheckpointError(ResNetV2Error):
-    """Base class of every error raised by the io layer.
-
-    A :class:`~resnetv2.errors.ResNetV2Error`, so the CLI reports it as one line (exit 2).
-    """
+    """Base of every io error; a ResNetV2Error, so the CLI reports it as one line (exit 2)."""
 
 
 class CheckpointWriteError(CheckpointError, OSError):
-    """A file could not be written (typically the disk is full); ``filename`` names it.
-
-    Raised as ``CheckpointWriteError(errno, message, path)`` so ``errno`` stays available.
-    The previous version of the file, and every earlier checkpoint, is left untouched.
-    """
+    """A file could not be written (typically a full disk; ``errno`` and ``filename`` set).
+    The previous version of the file, and every earlier checkpoint, is left untouched."""
 
 
 class CorruptWeightsError(CheckpointError, ValueError):
@@ -80,8 +62,5 @@ class NoValidCheckpointError(CheckpointError, FileNotFoundError):
 
 
 class CheckpointWarning(UserWarning):
-    """Something about a run's checkpoints needs attention but did not stop the operation.
-
-    Emitted when a corrupt checkpoint is skipped in favour of an older one, when a save lands
-    below existing later checkpoints, or when an old checkpoint could not be pruned.
-    """
+    """A corrupt checkpoint was skipped, a save landed below later checkpoints, or an old
+    checkpoint could not be pruned: worth attention, not worth stopping for."""

@@ -1,10 +1,10 @@
 """Checkpoint manifests: the record, written last, that makes a checkpoint directory valid.
 
-``manifest.json`` names the step and, for every file of the checkpoint, its size and sha256.
-:func:`verify_checkpoint` accepts a directory only if the manifest parses, matches the
-directory's step, and every listed file has exactly the recorded size and digest, so a save
-that never finished (no manifest), a truncated file or a single flipped byte is caught before
-any tensor is loaded.
+``manifest.json`` names the step and, for every file of the checkpoint, its size and sha256:
+the checkpoint's one checksum. :func:`verify_checkpoint` accepts a directory only if the
+manifest parses, matches the directory's step, and every listed file has exactly the recorded
+size and digest, so a save that never finished (no manifest), a truncated file or a single
+flipped byte is caught before any tensor is loaded.
 """
 
 from __future__ import annotations
@@ -20,24 +20,11 @@ from typing import Any
 from .errors import CorruptCheckpointError
 from .safetensors_file import FileDigest, library_version
 
-__all__ = [
-    "MANIFEST",
-    "MODEL_FILE",
-    "STATE_FILE",
-    "STEP_DIR_PATTERN",
-    "build_manifest",
-    "corrupt_checkpoint",
-    "step_dir_name",
-    "verify_checkpoint",
-]
-
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.safetensors"
-STATE_FILE = "state.safetensors"
+STATE_FILE = "state.pt"
 MANIFEST_FORMAT = "resnetv2.checkpoint"
-MANIFEST_VERSION = 1
 STEP_DIR_PATTERN = re.compile(r"step-(\d+)")
-_HASH_CHUNK = 1 << 20
 
 
 def step_dir_name(step: int) -> str:
@@ -45,24 +32,21 @@ def step_dir_name(step: int) -> str:
     return f"step-{step:09d}"
 
 
+def digest(data: bytes) -> FileDigest:
+    """Size and sha256 of bytes about to be written."""
+    return FileDigest(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
 def build_manifest(step: int, files: dict[str, FileDigest]) -> dict[str, Any]:
     """The manifest document for a checkpoint of ``step`` made of ``files``."""
     return {
         "format": MANIFEST_FORMAT,
-        "format_version": MANIFEST_VERSION,
+        "format_version": 1,
         "library_version": library_version(),
         "step": step,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "files": {name: {"size": d.size, "sha256": d.sha256} for name, d in files.items()},
     }
-
-
-def _file_sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def corrupt_checkpoint(path: Path, problem: str) -> CorruptCheckpointError:
@@ -73,12 +57,33 @@ def corrupt_checkpoint(path: Path, problem: str) -> CorruptCheckpointError:
     )
 
 
+def _check_file(directory: Path, name: Any, entry: Any) -> None:
+    # A manifest is data from disk: never let it point outside its own directory.
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise corrupt_checkpoint(directory, f"the manifest lists an invalid file name {name!r}")
+    if not isinstance(entry, dict):
+        raise corrupt_checkpoint(directory, f"the manifest entry for {name} is malformed")
+    try:
+        size = (directory / name).stat().st_size
+    except FileNotFoundError:
+        raise corrupt_checkpoint(directory, f"{name} is missing") from None
+    if size != entry.get("size"):  # sizes first: truncation is found without reading
+        raise corrupt_checkpoint(
+            directory, f"{name} has {size} bytes, the manifest says {entry.get('size')}"
+        )
+    hasher = hashlib.sha256()
+    with open(directory / name, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    if hasher.hexdigest() != entry.get("sha256"):
+        raise corrupt_checkpoint(directory, f"{name} fails its sha256 check (the file was altered)")
+
+
 def verify_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Check a checkpoint directory against its manifest; return the manifest.
 
     Raises :class:`CorruptCheckpointError` if the manifest is missing or malformed, names a
-    step other than the directory's, or any listed file is missing, has the wrong size or the
-    wrong sha256. Sizes are compared before hashing, so truncation is found without reading.
+    step other than the directory's, or any listed file is missing or differs in size or sha256.
     """
     directory = Path(path)
     try:
@@ -98,23 +103,5 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(files, dict) or not {MODEL_FILE, STATE_FILE} <= set(files):
         raise corrupt_checkpoint(directory, "the manifest does not list model and state files")
     for name, entry in files.items():
-        # A manifest is data from disk: never let it point outside its own directory.
-        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
-            raise corrupt_checkpoint(directory, f"the manifest lists an invalid file name {name!r}")
-        if not isinstance(entry, dict):
-            raise corrupt_checkpoint(directory, f"the manifest entry for {name} is malformed")
-        file_path = directory / name
-        try:
-            size = file_path.stat().st_size
-        except FileNotFoundError:
-            raise corrupt_checkpoint(directory, f"{name} is missing") from None
-        if size != entry.get("size"):
-            raise corrupt_checkpoint(
-                directory, f"{name} has {size} bytes, the manifest says {entry.get('size')}"
-            )
-        digest = _file_sha256(file_path)
-        if digest != entry.get("sha256"):
-            raise corrupt_checkpoint(
-                directory, f"{name} fails its sha256 check (the file was altered)"
-            )
+        _check_file(directory, name, entry)
     return manifest

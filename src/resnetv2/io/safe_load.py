@@ -21,8 +21,6 @@ import torch
 
 from .errors import CorruptWeightsError, UnsafeCheckpointError
 
-__all__ = ["TORCH_SUFFIXES", "safe_torch_load"]
-
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = 0x80  # first byte of a protocol >= 2 pickle (PyTorch's legacy format)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,8 @@ from .safetensors_file import (
     write_safetensors,
 )
 
-__all__ = [
-    "WRAPPER_PREFIXES",
-    "load_state_dict_strict",
-    "load_weights",
-    "non_finite_tensors",
-    "read_weights_metadata",
-    "save_weights",
-    "strip_prefixes",
-]
-
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+_PREFIX_RUN = re.compile(r"^(?:module\.|_orig_mod\.)+")
 # Keys under which common training libraries nest the model's state dict in a .pt checkpoint.
 _NESTED_STATE_KEYS = ("state_dict", "model_state_dict", "model", "module", "net")
 _LIST_LIMIT = 20
@@ -54,14 +46,7 @@ def strip_prefixes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for key, value in state_dict.items():
-        name = key
-        stripped = True
-        while stripped:
-            stripped = False
-            for prefix in WRAPPER_PREFIXES:
-                if name.startswith(prefix):
-                    name = name[len(prefix) :]
-                    stripped = True
+        name = _PREFIX_RUN.sub("", key)
         if name in cleaned:
             raise WeightsMismatchError(
                 f"keys {origin[name]!r} and {key!r} both become {name!r} once the "
@@ -85,7 +70,7 @@ def non_finite_tensors(state_dict: Mapping[str, Any]) -> list[str]:
     return bad
 
 
-def _short_list(items: list[str]) -> str:
+def short_list(items: list[str]) -> str:
     shown = ", ".join(items[:_LIST_LIMIT])
     if len(items) > _LIST_LIMIT:
         shown += f", ... and {len(items) - _LIST_LIMIT} more"
@@ -98,6 +83,7 @@ def save_weights(
     metadata: Mapping[str, Any] | None = None,
     *,
     allow_non_finite: bool = False,
+    checksum: bool = True,
 ) -> FileDigest:
     """Atomically write ``state_dict`` as safetensors with JSON ``metadata``.
 
@@ -105,18 +91,19 @@ def save_weights(
     the reserved fields ``format_version``, ``library_version`` and ``tensors_sha256`` are
     filled in (and override same-named caller keys). Wrapper prefixes are stripped from the
     keys. A tensor holding NaN/Inf raises :class:`NonFiniteCheckpointError` before anything is
-    written, unless ``allow_non_finite``. Returns the written file's size and sha256.
+    written, unless ``allow_non_finite``. ``checksum=False`` leaves out ``tensors_sha256``
+    (for checkpoints, whose manifest checksums the file). Returns its size and sha256.
     """
     if not allow_non_finite:
         bad = non_finite_tensors(state_dict)
         if bad:
             raise NonFiniteCheckpointError(
                 f"Refusing to write {os.fspath(path)!r}: {len(bad)} tensor(s) hold NaN or Inf "
-                f"({_short_list(bad)}). Training has diverged; lower the learning rate or resume "
+                f"({short_list(bad)}). Training has diverged; lower the learning rate or resume "
                 "from an earlier checkpoint. Nothing was written"
             )
     cleaned = strip_prefixes(state_dict)
-    return write_safetensors(path, cleaned, dict(metadata or {}))
+    return write_safetensors(path, cleaned, dict(metadata or {}), checksum=checksum)
 
 
 def _is_tensor_dict(obj: Any) -> bool:
@@ -173,8 +160,12 @@ def read_weights_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_safetensors_metadata(path)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    # Load into the wrapped model so its keys match cleaned (prefix-free) state dicts.
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside any DDP / DataParallel / ``torch.compile`` wrappers (nested too).
+
+    State dicts are saved and loaded on the unwrapped model, so keys never carry the
+    wrappers' prefixes; this is the one place that knows the wrapper types.
+    """
     wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
     while True:
         if isinstance(model, wrappers):
@@ -195,7 +186,7 @@ def load_state_dict_strict(
     single :class:`WeightsMismatchError` listing all of them (``source``, e.g. the file
     name, is quoted in the message); the model is then left unchanged.
     """
-    target = _unwrap(model)
+    target = unwrap_model(model)
     given = strip_prefixes(state_dict)
     expected = target.state_dict()
     missing = [k for k in expected if k not in given]
@@ -212,12 +203,12 @@ def load_state_dict_strict(
         origin = f" from {source!r}" if source else ""
         lines = [f"Weights{origin} do not match the model ({type(target).__name__}):"]
         if missing:
-            lines.append(f"  missing keys ({len(missing)}): {_short_list(missing)}")
+            lines.append(f"  missing keys ({len(missing)}): {short_list(missing)}")
         if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): {_short_list(unexpected)}")
+            lines.append(f"  unexpected keys ({len(unexpected)}): {short_list(unexpected)}")
         if mismatched:
             shapes = [f"{k}: model expects {tuple(e)}, got {tuple(g)}" for k, e, g in mismatched]
-            lines.append(f"  shape mismatches ({len(mismatched)}): {_short_list(shapes)}")
+            lines.append(f"  shape mismatches ({len(mismatched)}): {short_list(shapes)}")
         lines.append(
             "Check that the weights were made for the same architecture (depth, widths, number "
             "of classes). To reuse a backbone with a new head, drop the head's keys from the "

@@ -35,6 +35,9 @@ from resnetv2.spec import ResNetV2Spec, UnitSpec, conv_has_bias, iter_units, ste
 
 _FMT = "channels_last"
 POOLINGS = (None, "avg", "max")
+#: Presets that mirror keras.applications and the seed tutorial, whose models end in a
+#: softmax: :func:`create_model` defaults to the same head for them.
+SOFTMAX_PRESETS = ("keras_resnet50v2", "keras_resnet101v2", "keras_resnet152v2", "seed")
 
 
 def default_input_size(spec: ResNetV2Spec) -> int:
@@ -76,7 +79,7 @@ def create_model(
     input_shape: tuple | None = None,
     include_top: bool = True,
     pooling: str | None = None,
-    classifier_activation: str | None = None,
+    classifier_activation: str | None = "auto",
     bn_momentum: float = 0.9,
     kernel_regularizer: Any = None,
     **options: Any,
@@ -87,17 +90,27 @@ def create_model(
     :func:`resnetv2.make_spec` options. Keras-only arguments:
 
     - ``input_shape``: ``(H, W, C)``, channels_last; default 32×32 for CIFAR stems and
-      224×224 for ImageNet stems. ``(None, None, C)`` accepts any size.
+      224×224 for ImageNet stems. ``(None, None, C)`` accepts any size. ``C`` sets the input
+      channels (``in_channels``) unless a spec or an explicit ``in_channels`` says otherwise.
     - ``include_top=False`` returns the backbone (the final BN-ReLU feature map), pooled when
       ``pooling`` is ``"avg"`` or ``"max"`` (as in keras.applications). A spec with
       ``num_classes=0`` keeps the head's pooling (and the dense head's hidden block) but no
       classifier: the output equals the PyTorch model's with ``num_classes=0``.
-    - ``classifier_activation``: ``None`` returns logits like the PyTorch model;
-      ``"softmax"`` gives keras.applications' default.
+    - ``classifier_activation``: ``"auto"`` (default) is ``"softmax"`` for the presets that
+      mirror keras.applications and the seed tutorial (``keras_resnet*v2``, ``seed``), as
+      those models do, and ``None`` (logits, like the PyTorch model) otherwise; pass
+      ``None`` or ``"softmax"`` to choose.
     - ``bn_momentum``: Keras' moving-average momentum; 0.9 equals PyTorch's default 0.1.
     - ``kernel_regularizer``: a Keras regularizer, or a float for L2 on every conv and dense
       kernel (the seed tutorial used ``1e-4``).
     """
+    if input_shape is not None and not isinstance(model, ResNetV2Spec):
+        channels = input_shape[-1] if isinstance(input_shape, (tuple, list)) else None
+        if isinstance(channels, int) and not isinstance(channels, bool):
+            options.setdefault("in_channels", channels)
+    if classifier_activation == "auto":
+        softmax = isinstance(model, str) and model in SOFTMAX_PRESETS
+        classifier_activation = "softmax" if softmax else None
     spec = _resolve_spec(model, options)
     return build_spec(
         spec,

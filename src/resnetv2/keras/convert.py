@@ -141,10 +141,12 @@ def _fill_torch(torch_model, arrays: dict[str, list[np.ndarray]], source: str) -
 
 def _keras_arrays(keras_model: keras.Model) -> dict[str, list[np.ndarray]]:
     """Layer name → its variables as numpy arrays, for every layer that has weights."""
+    from resnetv2.keras.standalone import PREPROCESS_PREFIX
+
     return {
         layer.name: [np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.weights]
         for layer in keras_model.layers
-        if layer.weights
+        if layer.weights and not layer.name.startswith(PREPROCESS_PREFIX)
     }
 
 
@@ -159,7 +161,13 @@ def torch_to_keras(torch_model, keras_model: keras.Model | None = None, **build_
 
     if keras_model is None:
         keras_model = build_spec(spec_of(torch_model), **build_options)
-    keras_layers = {layer.name: layer for layer in keras_model.layers if layer.weights}
+    from resnetv2.keras.standalone import PREPROCESS_PREFIX
+
+    keras_layers = {
+        layer.name: layer
+        for layer in keras_model.layers
+        if layer.weights and not layer.name.startswith(PREPROCESS_PREFIX)
+    }
     used = set()
     for name, kind, module in _weighted_modules(torch_model):
         kname = keras_layer_name(name)
@@ -192,17 +200,32 @@ def torch_to_keras(torch_model, keras_model: keras.Model | None = None, **build_
 def keras_to_torch(keras_model: keras.Model, torch_model=None, *, spec: ResNetV2Spec | None = None):
     """Copy a Keras twin's weights into a PyTorch ResNetV2 (built from ``spec`` if not given).
 
-    A model from :func:`resnetv2.keras.create_model` remembers its spec; a model loaded from
-    a ``.keras`` file does not, so pass ``spec=`` (or a ``torch_model``) for those.
+    A model from :func:`resnetv2.keras.create_model` remembers its spec in memory; a
+    ``.keras`` file written by ``resnetv2 export`` stores it (with the class names and
+    preprocessing, set as ``torch_model.metadata``), so a reloaded export converts back as it
+    is. For other reloaded models pass ``spec=`` (or a ``torch_model``).
     """
+    from resnetv2.keras.standalone import read_metadata
     from resnetv2.nn.model import ResNetV2
 
+    stored = read_metadata(keras_model)
     if torch_model is None:
         spec = spec or getattr(keras_model, "_resnetv2_spec", None)
+        if spec is None and stored is not None:
+            spec = ResNetV2Spec.from_dict(stored["spec"])
         if spec is None:
-            raise SpecError("this Keras model does not carry its spec: pass spec= or torch_model=")
+            raise SpecError(
+                "this Keras model does not carry its spec (only `resnetv2 export` files "
+                "store it): pass spec= or torch_model="
+            )
         torch_model = ResNetV2(spec)
     _fill_torch(torch_model, _keras_arrays(keras_model), "the Keras model")
+    if stored is not None:
+        torch_model.metadata = {
+            "spec": torch_model.spec.to_dict(),
+            "class_names": stored.get("class_names"),
+            "preprocessing": stored.get("preprocessing"),
+        }
     return torch_model
 
 

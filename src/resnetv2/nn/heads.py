@@ -5,7 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from resnetv2.errors import SpecError
 from resnetv2.spec import ResNetV2Spec
+
+#: timm's global pooling types; "" keeps the feature map (no pooling).
+GLOBAL_POOLS = ("avg", "max", "avgmax", "catavgmax", "")
 
 
 def make_classifier(spec: ResNetV2Spec, features: int, num_classes: int) -> nn.Module:
@@ -16,18 +20,52 @@ def make_classifier(spec: ResNetV2Spec, features: int, num_classes: int) -> nn.M
     return nn.Linear(features, num_classes)
 
 
+def check_global_pool(global_pool: str, spec: ResNetV2Spec, num_classes: int) -> None:
+    """Refuse the pooling/head combinations timm refuses, naming what would work."""
+    if global_pool not in GLOBAL_POOLS:
+        raise SpecError(
+            f"global_pool {global_pool!r} is not one of " + ", ".join(repr(p) for p in GLOBAL_POOLS)
+        )
+    if global_pool == "" and num_classes and spec.classifier != "conv1x1":
+        raise SpecError(
+            "global_pool='' (no pooling) needs num_classes=0 or a conv1x1 classifier "
+            "(timm's rule): a linear classifier cannot take a feature map"
+        )
+    if global_pool in ("", "catavgmax") and spec.head == "dense":
+        raise SpecError(
+            f"global_pool={global_pool!r} does not fit the dense head, whose hidden layer "
+            "takes the pooled channels; use 'avg', 'max' or 'avgmax'"
+        )
+
+
+def global_pool_2d(x: torch.Tensor, pool: str) -> torch.Tensor:
+    """Pool ``[N, C, H, W]`` to ``[N, C]`` (``[N, 2C]`` for catavgmax); "" returns ``x``."""
+    if pool == "avg":
+        return x.mean((2, 3))
+    if pool == "max":
+        return x.amax((2, 3))
+    if pool == "avgmax":
+        return 0.5 * (x.mean((2, 3)) + x.amax((2, 3)))
+    if pool == "catavgmax":
+        return torch.cat((x.mean((2, 3)), x.amax((2, 3))), dim=1)
+    return x
+
+
 class ClassifierHead(nn.Module):
-    """Global average pool, optional dense block, dropout, classifier.
+    """Global pool (average unless reset), optional dense block, dropout, classifier.
 
     The ``dense`` head is the seed tutorial's Dense(512)-ReLU-BN-Dropout(0.5) before the
     classifier; its fixed 8×8 average pool is replaced by a global one, which equals it on
-    32×32 inputs and works for any size.
+    32×32 inputs and works for any size. ``global_pool`` is timm's pooling choice; it is not
+    part of the spec (the paper's nets all average), so weights files record it separately.
     """
 
-    def __init__(self, spec: ResNetV2Spec) -> None:
+    def __init__(self, spec: ResNetV2Spec, global_pool: str = "avg") -> None:
         super().__init__()
+        check_global_pool(global_pool, spec, spec.num_classes)
+        self.global_pool = global_pool
         self.spec_classifier = spec.classifier
-        features = spec.num_features
+        features = spec.num_features * (2 if global_pool == "catavgmax" else 1)
         if spec.head == "dense":
             self.hidden = nn.Linear(features, spec.head_hidden)
             self.hidden_act = nn.ReLU(inplace=True)
@@ -41,7 +79,10 @@ class ClassifierHead(nn.Module):
         self.fc = make_classifier(spec, features, spec.num_classes)
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = x.mean((2, 3))
+        x = global_pool_2d(x, self.global_pool)
+        if x.ndim == 4:  # no pooling: the classifier (conv1x1 or none) sees the map
+            x = self.drop(x)
+            return x if pre_logits else self.fc(x)
         if self.hidden is not None:
             x = self.hidden_drop(self.hidden_norm(self.hidden_act(self.hidden(x))))
         x = self.drop(x)

@@ -1,9 +1,10 @@
 """The PyTorch ResNetV2: a thin translation of a :class:`~resnetv2.spec.ResNetV2Spec`.
 
-Every model has the same small interface as timm's models — ``forward_features``,
-``forward_head(x, pre_logits=False)``, ``reset_classifier(num_classes)``,
-``forward_stages`` (one feature map per stage) and ``feature_info`` — so training, export and
-tests are written once for every depth and preset.
+Every model has the same interface as timm's models — ``forward_features``,
+``forward_head(x, pre_logits=False)``, ``reset_classifier(num_classes, global_pool=None)``,
+``forward_intermediates``, ``feature_info`` and ``pretrained_cfg`` — plus ``forward_stages``
+(one feature map per stage), so training, export and tests are written once for every depth
+and preset, and code written for timm's ResNetV2 runs unchanged on any depth.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import dataclasses
 import torch
 from torch import nn
 
+from resnetv2.errors import SpecError
 from resnetv2.nn.blocks import make_unit
-from resnetv2.nn.heads import ClassifierHead, make_classifier
+from resnetv2.nn.features import feature_info, run_stem, stem_feature_module, take_indices
+from resnetv2.nn.heads import ClassifierHead, check_global_pool, make_classifier
 from resnetv2.nn.init import init_weights
 from resnetv2.nn.layers import norm_act
 from resnetv2.nn.stems import make_stem
@@ -35,7 +38,13 @@ class Stage(nn.Module):
 class ResNetV2(nn.Module):
     """A pre-activation ResNet built from ``spec`` (He et al. 2016, Fig. 1b)."""
 
-    def __init__(self, spec: ResNetV2Spec, *, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        spec: ResNetV2Spec,
+        *,
+        device: torch.device | str | None = None,
+        global_pool: str = "avg",
+    ) -> None:
         super().__init__()
         if not isinstance(spec, ResNetV2Spec):
             raise TypeError(f"spec must be a ResNetV2Spec, got {type(spec).__name__}")
@@ -46,11 +55,11 @@ class ResNetV2(nn.Module):
             per_stage[unit.stage].append(make_unit(spec, unit))
         self.stages = nn.Sequential(*[Stage(units) for units in per_stage])
         self.norm = norm_act(spec, spec.num_features) if spec.final_norm else nn.Identity()
-        self.head = ClassifierHead(spec)
+        self.head = ClassifierHead(spec, global_pool)
         init_weights(self, zero_init_last=spec.zero_init_last)
         if device is not None:
             self.to(device)
-        self.feature_info = _feature_info(spec)
+        self.feature_info = feature_info(spec)
 
     # -- interface -----------------------------------------------------------------------
     @property
@@ -84,19 +93,82 @@ class ResNetV2(nn.Module):
             outs.append(self.norm(x) if i == len(self.stages) - 1 else x)
         return outs
 
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | tuple[int, ...] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """timm's ``forward_intermediates``: the feature maps at ``indices`` (0 = stem,
+        ``i`` = stage ``i - 1``; None = all, an int n = the last n) and, unless
+        ``intermediates_only``, the final features. ``norm`` applies the final norm to the
+        last stage's map (the only one it is sized for); ``stop_early`` skips the stages
+        after the last index taken (the final features are then the last map taken)."""
+        if output_fmt != "NCHW":
+            raise SpecError(f"output_fmt must be 'NCHW' (timm's only choice), got {output_fmt!r}")
+        take = take_indices(len(self.stages) + 1, indices)
+        last = len(self.stages)
+        x, stem_feat = run_stem(self.stem, x, stem_feature_module(self.spec))
+        intermediates = [stem_feat] if 0 in take else []
+        stages = list(self.stages)[: max(take)] if stop_early else list(self.stages)
+        for i, stage in enumerate(stages, start=1):
+            x = stage(x)
+            if i in take:
+                intermediates.append(self.norm(x) if norm and i == last else x)
+        if intermediates_only:
+            return intermediates
+        if len(stages) == last:
+            x = self.norm(x)
+        return x, intermediates
+
+    @property
+    def preprocessing(self):
+        """The :class:`~resnetv2.data.preprocessing.Preprocessing` these weights expect."""
+        from resnetv2.nn.pretrained_cfg import model_preprocessing
+
+        return model_preprocessing(self)
+
+    @property
+    def pretrained_cfg(self) -> dict:
+        """timm's ``pretrained_cfg``, derived from :attr:`preprocessing` (see
+        :mod:`resnetv2.nn.pretrained_cfg`)."""
+        from resnetv2.nn.pretrained_cfg import pretrained_cfg
+
+        return pretrained_cfg(self)
+
+    @property
+    def default_cfg(self) -> dict:
+        """timm's older name for :attr:`pretrained_cfg`."""
+        return self.pretrained_cfg
+
     def get_classifier(self) -> nn.Module:
         return self.head.fc
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one for ``num_classes``."""
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier with a freshly initialised one for ``num_classes``.
+
+        ``global_pool`` (timm's argument) switches the pooling: ``avg``, ``max``,
+        ``avgmax``, ``catavgmax`` (avg and max concatenated) or ``""`` (none: with
+        ``num_classes=0`` the head returns the feature map); None keeps the current one.
+        """
+        pool = self.head.global_pool if global_pool is None else global_pool
         spec = self.spec.replace(num_classes=num_classes)
+        check_global_pool(pool, spec, num_classes)
+        features = self.head.num_features
+        if self.head.hidden is None:
+            features = spec.num_features * (2 if pool == "catavgmax" else 1)
         param = next(self.parameters())
-        fc = make_classifier(spec, self.head.num_features, num_classes)
+        fc = make_classifier(spec, features, num_classes)
         fc = fc.to(device=param.device, dtype=param.dtype)
         if num_classes:
             nn.init.normal_(fc.weight, mean=0.0, std=0.01)
             nn.init.zeros_(fc.bias)
         self.head.fc = fc
+        self.head.global_pool = pool
+        self.head.num_features = features
         self.spec = spec
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
@@ -109,20 +181,11 @@ class ResNetV2(nn.Module):
         enable_activation_checkpointing(self, None if enable else False)
 
 
-def _feature_info(spec: ResNetV2Spec) -> list[dict]:
-    reduction = 1 if spec.stem_type in ("conv3x3", "conv3x3_bn_relu", "none") else 4
-    info = []
-    for i, stage in enumerate(spec.stages):
-        reduction *= stage.stride
-        info.append(
-            {"num_chs": stage.out_channels, "reduction": reduction, "module": f"stages.{i}"}
-        )
-    return info
-
-
 def spec_of(model: nn.Module) -> ResNetV2Spec:
     """The spec a model was built from (works through DDP / torch.compile wrappers)."""
-    inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model
+    from resnetv2.io.weights import unwrap_model
+
+    inner = unwrap_model(model)
     spec = getattr(inner, "spec", None)
     if not isinstance(spec, ResNetV2Spec):
         raise TypeError(f"{type(model).__name__} was not built from a ResNetV2Spec")

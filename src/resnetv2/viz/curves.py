@@ -97,7 +97,17 @@ def plot_curves(
     or more.
     """
     csv_path, target, name = _resolve(run_dir_or_csv, out)
-    columns = read_metrics_csv(csv_path)
+    return save_figure(curves_figure(read_metrics_csv(csv_path), name), target, dpi=dpi)
+
+
+def curves_figure(columns: dict[str, list[float]], name: str):
+    """The three-panel figure of :func:`plot_curves` for columns of ``metrics.csv``.
+
+    Epochs are whole numbers, so the x axes only tick at integers. The best validation epoch
+    is starred and named in the accuracy panel's title, never in a label over the lines.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     epochs = columns["epoch"]
     marker = "o" if len(epochs) <= 30 else None
     fig = new_figure(15, 4.4)
@@ -110,6 +120,7 @@ def plot_curves(
             loss_ax.plot(epochs, columns[key], label=label, color=colour, marker=marker, ms=3)
     loss_ax.set_title("loss (cross-entropy)")
 
+    # val_top5 is blank for models with five classes or fewer (always 100 %): not drawn.
     acc_keys = [k for k in ("train_acc", "val_acc", "val_top5") if _has(columns, k)]
     peak = max((v for k in acc_keys for v in columns[k] if not math.isnan(v)), default=0)
     scale = 100.0 if peak <= 1.0 else 1.0
@@ -128,17 +139,11 @@ def plot_curves(
             range(len(values)), key=lambda i: -math.inf if math.isnan(values[i]) else values[i]
         )
         acc_ax.plot([epochs[best]], [values[best] * scale], "*", color="C3", ms=12, zorder=5)
-        late = len(epochs) > 1 and best > (len(epochs) - 1) / 2
-        acc_ax.annotate(
-            f"best {values[best] * scale:.2f}% (epoch {epochs[best]:g})",
-            (epochs[best], values[best] * scale),
-            textcoords="offset points",
-            xytext=(0, -16),
-            ha="right" if late else "left",
-            fontsize=8,
-            color="C3",
+        acc_ax.set_title(
+            f"accuracy (%); best {values[best] * scale:.2f}% at epoch {epochs[best]:g} (★)"
         )
-    acc_ax.set_title("accuracy (%)")
+    else:
+        acc_ax.set_title("accuracy (%)")
 
     if _has(columns, "lr"):
         lrs = columns["lr"]
@@ -151,6 +156,7 @@ def plot_curves(
 
     for ax in axes:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
@@ -159,4 +165,4 @@ def plot_curves(
         total = sum(v for v in columns["seconds"] if not math.isnan(v))
         summary += f", {total / 60:.1f} min of epoch time"
     fig.suptitle(summary, fontsize=12)
-    return save_figure(fig, target, dpi=dpi)
+    return fig

@@ -1,0 +1,75 @@
+"""``resnetv2 train --depth 20,56,110``: one run per depth, same recipe and seed, then compare.
+
+The tutorial's question — which depth should I build for my data? — is answered by training
+the candidates under identical conditions and reading one table. Every depth gets its own
+run folder (``depth-20``, ``depth-56``, ...) inside one parent folder, so the sweep can be
+compared again later (``resnetv2 compare PARENT``) and each run evaluated, resumed or
+exported like any other. All configs are built first, so a depth that cannot be built fails
+before any training starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from resnetv2.cli.spec_args import int_list
+
+
+def depth_list(text: str) -> int | list[int]:
+    """``--depth`` for train: one depth (an int, as before) or a comma list to sweep."""
+    values = int_list(text)
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"each depth once, please: {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def accept_depth_list(parser: argparse.ArgumentParser) -> None:
+    """Let the shared ``--depth`` flag of ``train`` take a list (20,56,110)."""
+    for action in parser._actions:  # the flag is defined by add_spec_arguments
+        if action.dest == "depth":
+            action.type = depth_list
+            action.metavar = "D[,D...]"
+            action.help = (
+                "any valid depth (see `resnetv2 depths`); a comma list (20,56,110) trains one "
+                "run per depth with the same recipe and seed into one folder and compares them"
+            )
+
+
+def run_sweep(args: argparse.Namespace, train_one: Callable[[argparse.Namespace], int]) -> int:
+    """Train ``args.depth`` (a list) one after another, then print the comparison."""
+    from resnetv2.cli.train import _is_main, build_config
+    from resnetv2.compare import compare_runs, format_table
+    from resnetv2.engine.runfolder import RunFolderError, new_run_dir
+    from resnetv2.errors import ResNetV2Error
+
+    if args.resume:
+        raise ResNetV2Error("--resume continues one run; give a single --depth with it")
+    children = []
+    for depth in args.depth:
+        child = copy.copy(args)
+        child.depth = depth
+        children.append((depth, child, build_config(child)))  # all checked before training
+    if args.out is not None:
+        parent = Path(args.out)
+        if parent.exists() and (not parent.is_dir() or any(parent.iterdir())):
+            raise RunFolderError(f"sweep folder {parent} already exists and is not empty")
+    parent = new_run_dir(args.out, f"sweep-{children[0][2].name}")
+    for depth, child, _ in children:
+        child.out = str(parent / f"depth-{depth}")
+        if _is_main():
+            print(f"== depth {depth} -> {child.out}", flush=True)
+        code = train_one(child)
+        if code:
+            print(f"resnetv2 train: depth {depth} ended with exit code {code}", file=sys.stderr)
+            break
+    else:
+        code = 0
+    if _is_main():
+        print()
+        print(format_table(compare_runs([parent])))
+        print(f"sweep folder: {parent} (compare again with `resnetv2 compare {parent}`)")
+    return code

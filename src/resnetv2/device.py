@@ -1,0 +1,44 @@
+"""The one device resolver: ``auto`` (the default everywhere), ``cpu``, ``cuda``, ``cuda:N``.
+
+Training, evaluation, prediction and the command line all pick their device here, so the same
+word means the same device in every command and a device that is not there is refused with
+the same one-line message instead of a torch traceback.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from resnetv2.errors import ResNetV2Error
+
+#: What ``--device`` accepts, for help texts and error messages.
+DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda or cuda:N"
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """The torch device for ``name``; ``None`` and ``"auto"`` mean CUDA when available.
+
+    Raises :class:`~resnetv2.errors.ResNetV2Error` for a name torch does not know and for a
+    CUDA device this machine does not have.
+    """
+    if isinstance(name, torch.device):
+        device = name
+    elif name is None or name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except (RuntimeError, ValueError, TypeError):
+            raise ResNetV2Error(f"--device {name!r} is not a device; use {DEVICE_HELP}") from None
+    if device.type == "cuda":
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if available == 0:
+            raise ResNetV2Error(
+                f"--device {device}: no CUDA device is available here; use --device cpu or auto"
+            )
+        if device.index is not None and device.index >= available:
+            raise ResNetV2Error(
+                f"--device {device}: this machine has {available} CUDA device(s), "
+                f"cuda:0 to cuda:{available - 1}"
+            )
+    return device
