@@ -172,7 +172,6 @@ def test_zero_init_last_and_initialisation():
     ("kwargs", "message"),
     [
         ({"input_shape": (32, 32)}, "input_shape"),
-        ({"input_shape": (32, 32, 1)}, "in_channels"),
         ({"input_shape": (0, 32, 3)}, "positive"),
         ({"pooling": "avg"}, "include_top=False"),
         ({"include_top": False, "pooling": "mean"}, "pooling must be"),

@@ -84,7 +84,14 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--grad-clip", "train.grad_clip", {"type": float, "metavar": "NORM"}),
     ("--ema-decay", "train.ema_decay", {"type": float}),
     ("--device", "train.device", {"choices": config_choices("train.device"), "help": "(auto)"}),
-    ("--amp", "train.amp", {"choices": config_choices("train.amp"), "help": "bf16 autocast"}),
+    (
+        "--amp",
+        "train.amp",
+        {
+            "choices": config_choices("train.amp"),
+            "help": "bf16 autocast; auto: on for CUDA and CPUs with AMX or AVX-512 BF16",
+        },
+    ),
     (
         "--val-tta",
         "train.val_tta",
