@@ -10,7 +10,8 @@ import sys
 from resnetv2.inference.engines import ENGINES, PRECISIONS
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, with a one-line error otherwise."""
     try:
         value = int(text)
     except ValueError:
@@ -39,7 +40,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="intra-op threads for torch and onnxruntime (default: PyTorch's, i.e. one per "

@@ -3,21 +3,9 @@ confusion matrix)."""
 
 from __future__ import annotations
 
-import argparse
-
 from resnetv2.cli.common import add_device_argument, add_progress_arguments, show_progress
-from resnetv2.cli.engine_args import add_engine_arguments, show_engine_messages
+from resnetv2.cli.engine_args import add_engine_arguments, positive_int, show_engine_messages
 from resnetv2.tta import TTA_MODES
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def register(sub) -> None:
@@ -44,7 +32,7 @@ def register(sub) -> None:
         help="which split of the run's or built-in data (default val)",
     )
     p.add_argument("--data-dir", metavar="DIR", help="where built-in datasets are stored")
-    p.add_argument("--batch-size", type=_positive_int, default=256, metavar="B")
+    p.add_argument("--batch-size", type=positive_int, default=256, metavar="B")
     add_device_argument(p)
     p.add_argument(
         "--out",
@@ -77,7 +65,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--top-k",
-        type=_positive_int,
+        type=positive_int,
         default=5,
         metavar="K",
         help="classes per row in --save-predictions (default 5, at most the class count)",
