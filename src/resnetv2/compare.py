@@ -149,9 +149,9 @@ def _config(run: Path) -> dict[str, Any]:
 
 
 def _images_per_second(run: Path, results: dict[str, Any]) -> float | None:
-    """Median training throughput over the epochs: ``results.json`` when it records it,
-    else the epoch summaries in ``train.log`` (``... 1.4s (1027 img/s)``) or a
-    ``metrics.csv`` column. The median ignores a slow first (warm-up) epoch."""
+    """Median training throughput over the epochs: ``results.json`` records it; runs from
+    before it did are read from their epoch summaries in ``train.log`` (``(1027 img/s)``).
+    The median ignores a slow first (warm-up) epoch."""
     import re
     import statistics
 
@@ -163,14 +163,7 @@ def _images_per_second(run: Path, results: dict[str, Any]) -> float | None:
         text = (run / "train.log").read_text(encoding="utf-8", errors="replace")
         values = [float(v) for v in re.findall(r"\(([0-9.]+) img/s\)", text)]
     except OSError:
-        pass
-    if not values:
-        from resnetv2.viz.curves import read_metrics_csv
-
-        try:
-            values = read_metrics_csv(run / "metrics.csv").get("images_per_second", [])
-        except Exception:  # noqa: BLE001 - missing or damaged metrics: leave the column empty
-            return None
+        return None
     values = [v for v in values if math.isfinite(v) and v > 0]
     return statistics.median(values) if values else None
 

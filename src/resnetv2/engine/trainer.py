@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import signal
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -438,6 +439,10 @@ class Trainer(CheckpointingMixin):
             "epochs": len(self.history),
             "final_val_acc": self.history[-1]["val_acc"] if self.history else None,
             "train_seconds": sum(r["seconds"] for r in self.history),
+            # Median over epochs, so a slow first (warm-up) epoch does not skew it.
+            "images_per_second": statistics.median(r["images_per_second"] for r in self.history)
+            if self.history
+            else None,
             "params": self.num_params,
             "stopped_early": stopped_early,
             "val_count": self.history[-1]["val_count"] if self.history else 0,
