@@ -58,7 +58,7 @@ def child(args: argparse.Namespace) -> dict:
 
     from resnetv2.memory import estimate_training_memory
     from resnetv2.nn import create_model
-    from resnetv2.nn.checkpointing import enable_activation_checkpointing, resolve_segments
+    from resnetv2.nn.recompute import enable_activation_checkpointing, resolve_segments
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -149,7 +149,7 @@ def interleaved_timing(
     import torch.nn.functional as F
 
     from resnetv2.nn import create_model
-    from resnetv2.nn.checkpointing import enable_activation_checkpointing
+    from resnetv2.nn.recompute import enable_activation_checkpointing
 
     torch.manual_seed(0)
     dev = torch.device(device)
@@ -187,7 +187,7 @@ def train_deep(depth: int, steps: int, batch: int, size: int, segments: str) -> 
     import torch.nn.functional as F
 
     from resnetv2.nn import create_model
-    from resnetv2.nn.checkpointing import enable_activation_checkpointing
+    from resnetv2.nn.recompute import enable_activation_checkpointing
 
     torch.manual_seed(0)
     start = time.perf_counter()

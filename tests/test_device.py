@@ -35,3 +35,17 @@ def test_missing_cuda_is_a_user_error_not_a_traceback(name):
 def test_a_cuda_index_beyond_the_machine_is_refused():
     with pytest.raises(ResNetV2Error, match="CUDA device"):
         resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+def test_one_intra_op_thread_restores_the_setting_even_after_an_error():
+    from resnetv2.device import one_intra_op_thread
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError), one_intra_op_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

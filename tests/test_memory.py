@@ -23,7 +23,7 @@ from resnetv2.memory import (
     unit_weights,
 )
 from resnetv2.nn import create_model
-from resnetv2.nn.checkpointing import enable_activation_checkpointing
+from resnetv2.nn.recompute import enable_activation_checkpointing
 from resnetv2.options import make_spec
 
 torch.set_num_threads(1)

@@ -94,3 +94,37 @@ def test_drop_path_schedule_is_linear_per_unit():
     assert rates[-1] == pytest.approx(0.2)
     steps = [b - a for a, b in zip(rates, rates[1:])]
     assert max(steps) - min(steps) < 1e-12
+
+
+def test_choice_fields_are_literal_typed_and_validated_from_the_same_alias():
+    import dataclasses
+    import typing
+
+    from resnetv2 import spec as S
+
+    hints = typing.get_type_hints(ResNetV2Spec)
+    choices = {
+        "block": S.BLOCKS,
+        "stem_type": S.STEM_TYPES,
+        "stride_at": S.STRIDE_AT,
+        "shortcut_input": S.SHORTCUT_INPUTS,
+        "conv_bias": S.CONV_BIAS,
+        "norm": S.NORMS,
+        "head": S.HEADS,
+        "classifier": S.CLASSIFIERS,
+    }
+    # Every string field except the free-form name is a Literal, and its runtime tuple is it.
+    strings = {
+        f.name
+        for f in dataclasses.fields(ResNetV2Spec)
+        if f.name != "name" and typing.get_origin(hints[f.name]) is typing.Literal
+    }
+    assert strings == set(choices)
+    for field, valid in choices.items():
+        assert typing.get_args(hints[field]) == valid
+        bad = valid[0] + "x"
+        with pytest.raises(SpecError, match=f"{field} must be one of .*did you mean '{valid[0]}'"):
+            make_spec(20, **({"block": bad} if field == "block" else {field: bad}))
+    units = typing.get_type_hints(S.UnitSpec)
+    assert typing.get_args(units["shortcut"]) == S.SHORTCUTS
+    assert typing.get_args(units["stride_on"]) == (typing.Literal[S.STRIDE_ON], type(None))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from resnetv2.depth import (
     AUTO_BASIC_MAX_DEPTH,
@@ -24,6 +24,7 @@ from resnetv2.spec import (
     MAX_DEPTH,
     MAX_STRIDE,
     MAX_WIDTH,
+    Block,
     ResNetV2Spec,
     StageSpec,
     check_choice,
@@ -52,7 +53,13 @@ LAYOUT_DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
-EXPANSION = {"basic": 1, "bottleneck": 4}
+#: The ``block`` option: a spec's block, or ``auto`` (chosen from the depth, see
+#: :mod:`resnetv2.depth`). Nested ``Literal`` flattens, so this is the spec's choices plus one.
+BlockChoice = Literal["auto", Block]
+BLOCK_CHOICES: tuple[BlockChoice, ...] = get_args(BlockChoice)
+
+#: Output channels over inner width: the paper's bottleneck expands 4× (He et al. 2016).
+EXPANSION: dict[Block, int] = {"basic": 1, "bottleneck": 4}
 
 _SPEC_FIELDS = {f.name for f in dataclasses.fields(ResNetV2Spec)} - {"block", "stages"}
 #: Options that shape the stages; everything else is copied onto the spec as it is.
@@ -130,7 +137,7 @@ def _resolve(options: dict[str, Any]) -> ResNetV2Spec:
     layout = options.get("layout", "cifar")
     check_choice("layout", layout, LAYOUTS)
     block = options.get("block", "auto")
-    check_choice("block", block, ("auto", *BLOCKS))
+    check_choice("block", block, BLOCK_CHOICES)
     defaults = LAYOUT_DEFAULTS[layout]
 
     depth = options.get("depth")

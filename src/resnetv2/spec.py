@@ -21,19 +21,41 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from resnetv2.errors import SpecError, suggest
 
-BLOCKS = ("basic", "bottleneck")
-CONVS_PER_UNIT = {"basic": 2, "bottleneck": 3}
-STRIDE_AT = ("first_1x1", "first_3x3", "last_unit")
-SHORTCUT_INPUTS = ("preact", "raw")
-STEM_TYPES = ("conv3x3", "conv3x3_bn_relu", "conv7x7_maxpool", "conv7x7_zeropad_maxpool", "none")
-CONV_BIAS = ("none", "all", "keras")
-NORMS = ("batch", "group")
-HEADS = ("linear", "dense")
-CLASSIFIERS = ("linear", "conv1x1")
+# The string choices of the spec, typed as the config's are (``Literal``); each runtime tuple is
+# derived from its alias with ``get_args``, so the type checker and ``_validate`` cannot drift.
+Block = Literal["basic", "bottleneck"]
+StrideAt = Literal["first_1x1", "first_3x3", "last_unit"]
+ShortcutInput = Literal["preact", "raw"]
+StemType = Literal[
+    "conv3x3", "conv3x3_bn_relu", "conv7x7_maxpool", "conv7x7_zeropad_maxpool", "none"
+]
+ConvBias = Literal["none", "all", "keras"]
+Norm = Literal["batch", "group"]
+Head = Literal["linear", "dense"]
+Classifier = Literal["linear", "conv1x1"]
+#: What a unit's shortcut is (resolved per unit by :func:`iter_units`).
+Shortcut = Literal["identity", "projection", "subsample"]
+#: The conv of a unit that carries its stride.
+StrideOn = Literal["conv1", "conv2"]
+#: The roles a conv plays, for :func:`conv_has_bias`.
+ConvRole = Literal["stem", "shortcut", "inner", "last"]
+
+BLOCKS: tuple[Block, ...] = get_args(Block)
+STRIDE_AT: tuple[StrideAt, ...] = get_args(StrideAt)
+SHORTCUT_INPUTS: tuple[ShortcutInput, ...] = get_args(ShortcutInput)
+STEM_TYPES: tuple[StemType, ...] = get_args(StemType)
+CONV_BIAS: tuple[ConvBias, ...] = get_args(ConvBias)
+NORMS: tuple[Norm, ...] = get_args(Norm)
+HEADS: tuple[Head, ...] = get_args(Head)
+CLASSIFIERS: tuple[Classifier, ...] = get_args(Classifier)
+SHORTCUTS: tuple[Shortcut, ...] = get_args(Shortcut)
+STRIDE_ON: tuple[StrideOn, ...] = get_args(StrideOn)
+CONV_ROLES: tuple[ConvRole, ...] = get_args(ConvRole)
+CONVS_PER_UNIT: dict[Block, int] = {"basic": 2, "bottleneck": 3}
 
 #: Upper bounds that stop hostile values before anything is allocated. A depth-100,000 net is
 #: already ~40x deeper than anything published; widths past 2**16 channels are not a ResNet.
@@ -88,24 +110,24 @@ class ResNetV2Spec:
     - ``num_classes = 0`` builds no classifier (a backbone).
     """
 
-    block: str
+    block: Block
     stages: tuple[StageSpec, ...]
     in_channels: int = 3
     num_classes: int = 10
-    stem_type: str = "conv3x3"
+    stem_type: StemType = "conv3x3"
     stem_width: int = 16
     stem_dropout: float = 0.0
-    stride_at: str = "first_1x1"
-    shortcut_input: str = "preact"
-    conv_bias: str = "none"
-    norm: str = "batch"
+    stride_at: StrideAt = "first_1x1"
+    shortcut_input: ShortcutInput = "preact"
+    conv_bias: ConvBias = "none"
+    norm: Norm = "batch"
     norm_groups: int = 32
     norm_eps: float = 1e-5
     final_norm: bool = True
-    head: str = "linear"
+    head: Head = "linear"
     head_hidden: int = 512
     head_dropout: float = 0.5
-    classifier: str = "linear"
+    classifier: Classifier = "linear"
     dropout: float = 0.0
     drop_path_rate: float = 0.0
     zero_init_last: bool = False
@@ -195,13 +217,13 @@ class UnitSpec:
 
     stage: int
     index: int
-    block: str
+    block: Block
     in_channels: int
     width: int
     out_channels: int
     stride: int
-    stride_on: str | None
-    shortcut: str
+    stride_on: StrideOn | None
+    shortcut: Shortcut
     preact: bool
     drop_path: float
 
@@ -221,6 +243,8 @@ def iter_units(spec: ResNetV2Spec, in_channels: int | None = None) -> Iterator[U
                 stride = stage.stride if u == stage.units - 1 else 1
             else:
                 stride = stage.stride if u == 0 else 1
+            stride_on: StrideOn | None
+            shortcut: Shortcut
             if stride == 1:
                 stride_on = None
             elif spec.block == "bottleneck" and spec.stride_at == "first_1x1":
@@ -257,8 +281,9 @@ def stem_out_channels(spec: ResNetV2Spec) -> int:
     return spec.in_channels if spec.stem_type == "none" else spec.stem_width
 
 
-def conv_has_bias(spec: ResNetV2Spec, role: str) -> bool:
+def conv_has_bias(spec: ResNetV2Spec, role: ConvRole) -> bool:
     """Whether a conv in ``role`` (stem, shortcut, inner, last) carries a bias."""
+    check_choice("conv role", role, CONV_ROLES)  # a typo would otherwise read as "no bias"
     if spec.conv_bias == "all":
         return True
     if spec.conv_bias == "keras":

@@ -341,3 +341,17 @@ def test_recipe_chosen_when_none_is_named(argv, recipe):
     assert config.name == recipe
     if recipe == "images":
         assert config.data.augment == "auto" and config.train.threads is None
+
+
+def test_units_alone_replace_the_recipes_depth():
+    # A depth-20 recipe with `--units 2,2,2` is the 14-layer basic net the user described,
+    # not a 20-layer bottleneck net that also has two units per stage.
+    from resnetv2.cli import build_parser
+    from resnetv2.cli.train import build_config
+
+    argv = ["train", "--recipe", "cifar-cpu", "--units", "2,2,2", "--widths", "32,64,128"]
+    spec = build_config(build_parser().parse_args(argv)).build_spec()
+    assert spec.block == "basic" and spec.depth == 14
+    assert [s.width for s in spec.stages] == [32, 64, 128]
+    both = build_config(build_parser().parse_args([*argv, "--depth", "20"]))
+    assert both.build_spec().block == "bottleneck"  # an explicit depth still picks the block

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from resnetv2.data import AUGMENTATIONS, augment_batch
-from resnetv2.data.augment import affine_theta, apply_affine, pad_crop_flip
+from resnetv2.data.augment import affine_theta, apply_affine, cutout, pad_crop_flip
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -27,7 +27,7 @@ def test_shape_and_dtype_are_preserved(name, dtype):
     assert out.shape == batch.shape and out.dtype == dtype
 
 
-@pytest.mark.parametrize("name", ["standard", "seed", "digits"])
+@pytest.mark.parametrize("name", ["standard", "cutout", "seed", "digits"])
 def test_same_generator_same_result_other_seed_other_result(name):
     batch = _batch()
     first = augment_batch(batch, name, _gen(5))
@@ -42,7 +42,7 @@ def test_none_is_identity():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="'standard', 'seed', 'digits', 'none'"):
+    with pytest.raises(ValueError, match="'standard', 'cutout', 'seed', 'digits', 'none'"):
         augment_batch(_batch(), "cutmix", _gen(0))
 
 
@@ -143,3 +143,32 @@ def test_same_augmentation_on_float_and_uint8():
     as_uint8 = augment_batch(batch, "seed", _gen(8)).float()
     as_float = augment_batch(batch.float(), "seed", _gen(8))
     assert (as_uint8 - as_float).abs().max() <= 0.5 + 1e-4
+
+
+def test_cutout_paints_one_clipped_square_per_image_with_the_fill():
+    """DeVries & Taylor: a size×size square centred anywhere (clipped at the borders); the
+    rest of the image is untouched."""
+    batch = torch.full((64, 3, 16, 16), 200, dtype=torch.uint8)
+    out = cutout(batch, _gen(3), 6, fill=(10, 20, 30))
+    painted = out[:, 0] == 10
+    assert torch.equal(painted, out[:, 1] == 20) and torch.equal(painted, out[:, 2] == 30)
+    assert torch.equal(
+        out[~painted[:, None].expand_as(out)], batch[~painted[:, None].expand_as(out)]
+    )
+    for mask in painted:
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        assert 3 <= len(rows) <= 6 and 3 <= len(cols) <= 6  # clipped by at most half
+        # one solid rectangle: every pixel between the extremes is painted
+        assert mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
+        assert mask.sum() == len(rows) * len(cols)
+    sides = {int(m.any(1).sum()) for m in painted}
+    assert 6 in sides and min(sides) < 6  # both whole and border-clipped squares occur
+
+
+def test_cutout_preset_is_standard_then_the_square():
+    batch = _batch(size=8, height=16, width=16)
+    shifted = pad_crop_flip(batch, _gen(4), fill=0)
+    out = augment_batch(batch, "cutout", _gen(4))
+    assert not torch.equal(out, shifted)
+    differs = (out != shifted).any(1)  # [B, H, W]: only inside the square
+    assert (out[:, :, :, :][differs[:, None].expand_as(out)] == 0).all()

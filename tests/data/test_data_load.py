@@ -152,7 +152,7 @@ def test_bundle_loaders_and_metadata(tmp_path, fakes):
     assert val.augment == "none" and torch.equal(torch.cat([y for _, y in val]), bundle.val_labels)
     with pytest.raises(ValueError, match="unknown augmentation"):
         bundle.train_loader(4, augment="autoaugment")
-    assert set(AUGMENTATIONS) == {"standard", "seed", "digits", "none"}
+    assert set(AUGMENTATIONS) == {"standard", "cutout", "seed", "digits", "none"}
 
 
 def test_digits_train_loader_defaults_to_the_digits_preset():

@@ -129,7 +129,7 @@ def test_auto_storage_streams_when_over_the_memory_budget(tmp_path, fakes):
     assert torch.equal(bundle.val_labels, cached.val_labels)
 
 
-@pytest.mark.parametrize("augment", ["standard", "seed", "digits"])
+@pytest.mark.parametrize("augment", ["standard", "cutout", "seed", "digits"])
 def test_cached_and_streaming_augment_a_recipe_identically(tmp_path, fakes, monkeypatch, augment):
     """Given the same random draws, both storages produce the same normalised tensors: one
     augmentation implementation, one preprocessing (no torchvision stand-ins)."""

@@ -10,7 +10,7 @@ from resnetv2.engine.distributed import (
     local_slice,
     shard_range,
 )
-from resnetv2.engine.state import ResumeMismatchError, check_resume, resume_changes
+from resnetv2.engine.resume import ResumeMismatchError, check_resume, resume_changes
 from resnetv2.nn import create_model
 from resnetv2.nn.layers import BatchNormAct2d
 

@@ -12,7 +12,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 
 import resnetv2
-from resnetv2.evaluate import EvaluationError, evaluate
+from resnetv2.evaluation import EvaluationError, evaluate
 
 N = 11
 

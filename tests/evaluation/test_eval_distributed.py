@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resnetv2.evaluate import evaluate
+from resnetv2.evaluation import evaluate
 
 WORKER = Path(__file__).with_name("dist_eval_worker.py")
 WORLD = 2

@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import resnetv2
-from resnetv2.evaluate import EvaluationError, evaluate
+from resnetv2.evaluation import EvaluationError, evaluate
 
 
 def _tiny_model(**options):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from resnetv2.evaluate import EvalAccumulator, EvaluationError, evaluate
+from resnetv2.evaluation import EvalAccumulator, EvaluationError, evaluate
 
 
 class TableModel(nn.Module):

@@ -42,3 +42,32 @@ def test_bf16_predictor_reports_its_precision(model):
     predictor = Predictor(model, preprocessing=PREP, device="cpu", engine="torch", precision="bf16")
     predictor.predict(torch.randint(0, 256, (1, 3, 16, 16), dtype=torch.uint8))
     assert predictor.engine_used == "torch bf16"
+
+
+class _RecordingRunner:
+    """Stands in for an engine's runner: records PyTorch's intra-op threads at each call."""
+
+    precision = "fp32"
+
+    def __init__(self, name: str, model) -> None:
+        self.name, self.model, self.threads = name, model, []
+
+    def __call__(self, batch):
+        self.threads.append(torch.get_num_threads())
+        return self.model(batch)
+
+
+@pytest.mark.parametrize("name, inside", [("onnxruntime", 1), ("torch", 2)])
+def test_tensor_ops_beside_onnxruntime_run_on_one_thread(model, name, inside):
+    # onnxruntime has threads of its own: PyTorch's workers would only spin beside them.
+    # The torch engine computes with PyTorch's threads, which must stay as they are.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        predictor = Predictor(model, preprocessing=PREP, device="cpu", engine="torch")
+        predictor._runner = runner = _RecordingRunner(name, model)
+        predictor.predict(torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8))
+        assert runner.threads == [inside]
+        assert torch.get_num_threads() == 2  # restored afterwards
+    finally:
+        torch.set_num_threads(previous)

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 import resnetv2
 from resnetv2.io import CorruptWeightsError, load_weights, read_safetensors, write_safetensors
-from resnetv2.io.safetensors_file import read_safetensors_metadata
+from resnetv2.io.weights import read_safetensors_metadata
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors library's cap on a header
 

@@ -281,6 +281,13 @@ def build_config(args: argparse.Namespace):
     else:
         if args.depth is not None:
             overrides["model.depth"] = args.depth
+        elif "units" in options and config.model.depth is not None:
+            # --units alone describes the stages: the recipe's depth gives way, so that e.g.
+            # `--units 2,2,2` on a depth-20 recipe is the 14-layer basic net, not a
+            # 20-layer bottleneck net that happens to have two units per stage.
+            data = config_to_dict(config)
+            data["model"]["depth"] = None
+            config = config_from_dict(data, check_spec=False)
         if options:
             overrides["model.options"] = {**config.model.options, **options}
     return apply_overrides(config, overrides)

@@ -170,7 +170,7 @@ class TrainSection:
     small nets on a busy machine train far faster with 1 (docs/bench-training.md).
     ``checkpoint_activations`` (``null``: off) recomputes activations in backward to save
     memory (Chen et al. 2016): ``sqrt`` segments, ``unit`` (every residual unit, also ``-1``)
-    or a segment count (:mod:`resnetv2.nn.checkpointing`).
+    or a segment count (:mod:`resnetv2.nn.recompute`).
     ``memory_check`` refuses a run whose estimated memory exceeds the device's available
     memory before anything is allocated (:mod:`resnetv2.memory.preflight`).
     """

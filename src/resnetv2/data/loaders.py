@@ -10,7 +10,6 @@ the batches it would have seen.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Iterator, Sequence
 
@@ -19,6 +18,7 @@ import torch
 from resnetv2.data.augment import augment_pixels, check_augmentation
 from resnetv2.data.rng import generator_for
 from resnetv2.data.stats import Normalizer, check_mean_std, compute_mean_std
+from resnetv2.device import one_intra_op_thread
 from resnetv2.errors import DataError
 
 STATE_KIND = "resnetv2.TensorBatchLoader"
@@ -60,26 +60,6 @@ def check_resume_state(
             f"epoch and position must be non-negative ints, got {epoch!r}, {position!r}"
         )
     return epoch, position
-
-
-@contextlib.contextmanager
-def _one_intra_op_thread():
-    """Run the enclosed CPU kernels on the calling thread only.
-
-    A batch is a handful of small memory-bound kernels: one thread already delivers tens of
-    thousands of images per second, while on a busy machine every multi-threaded kernel
-    waits for a descheduled helper thread (measured: 5,000 instead of 55,000 img/s). The
-    previous setting is restored at once (the switch costs well under a microsecond).
-    """
-    previous = torch.get_num_threads()
-    if previous == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class ResumableLoader:
@@ -198,7 +178,7 @@ class TensorBatchLoader(ResumableLoader):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.device.type != "cpu":
             return self._make_batch_now(order, epoch, index)
-        with _one_intra_op_thread():
+        with one_intra_op_thread():
             return self._make_batch_now(order, epoch, index)
 
     def _make_batch_now(

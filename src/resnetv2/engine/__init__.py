@@ -9,9 +9,9 @@ from resnetv2.engine.callbacks import NonFiniteLossError
 from resnetv2.engine.data import DataError, load_training_data
 from resnetv2.engine.ema import ModelEMA
 from resnetv2.engine.optim import build_optimizer, param_groups
+from resnetv2.engine.resume import ResumeMismatchError
 from resnetv2.engine.runfolder import RunFolderError
 from resnetv2.engine.schedules import ReduceOnPlateau, StepSchedule, build_lr_controller
-from resnetv2.engine.state import ResumeMismatchError
 from resnetv2.engine.trainer import Trainer, TrainingInterrupted, TrainResult, train
 
 __all__ = [

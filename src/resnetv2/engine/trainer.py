@@ -22,30 +22,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from resnetv2.config import TrainConfig, dump_yaml
 from resnetv2.device import resolve_device
 from resnetv2.engine import distributed as ddp
-from resnetv2.engine import finetuning as finetune
-from resnetv2.engine.callbacks import (
-    CSVLogger,
-    EarlyStopping,
-    TensorBoardLogger,
-    check_finite_loss,
-)
-from resnetv2.engine.checkpointing import CheckpointingMixin
-from resnetv2.engine.data import (
-    DataError,
-    check_model_matches_data,
-    load_training_data,
-    make_loaders,
-    record_data_identity,
-)
-from resnetv2.engine.ema import ModelEMA
+from resnetv2.engine.callbacks import CSVLogger, TensorBoardLogger, check_finite_loss
 from resnetv2.engine.metrics import validate
-from resnetv2.engine.optim import build_optimizer
-from resnetv2.engine.precision import choose_precision
 from resnetv2.engine.progress import EpochProgress, RunTimer, format_summary
 from resnetv2.engine.runfolder import (
     RunLock,
@@ -65,10 +47,9 @@ from resnetv2.engine.runtime import (
     TrainingInterrupted,
     deterministic_mode,
 )
-from resnetv2.engine.schedules import build_lr_controller
-from resnetv2.engine.state import resume_key
+from resnetv2.engine.setup import build_run, log_run_start
+from resnetv2.engine.trainer_state import TrainerStateMixin
 from resnetv2.errors import ResNetV2Error
-from resnetv2.memory.preflight import preflight_training
 
 
 @dataclass
@@ -83,7 +64,7 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Trainer(CheckpointingMixin):
+class Trainer(TrainerStateMixin):
     """One training run. Use :func:`train`; the class exists to keep the loop readable."""
 
     def __init__(
@@ -132,83 +113,8 @@ class Trainer(CheckpointingMixin):
 
     # ------------------------------------------------------------------ set-up
     def _build(self) -> None:
-        cfg = self.config
-        t = cfg.train
-        self.precision = choose_precision(t.amp, self.device)
-        self.amp = self.precision.autocast
-        # channels_last measured faster on CPU too (docs/bench-training.md), so auto = on.
-        self.channels_last = t.channels_last != "off"
-        torch.manual_seed(t.seed)
-        finetuning = cfg.model.init_weights is not None
-        pretrained = None
-        self.init_info = None
-        if finetuning and not self.resuming:
-            pretrained, meta = finetune.load_pretrained(cfg)
-            cfg = self.config = finetune.preprocessing_defaults(cfg, meta)
-            self.init_info = finetune.init_weights_record(cfg, meta)
-            self.log.info("init weights: %s", finetune.describe_init(self.init_info))
-        elif finetuning:
-            cfg = self.config = finetune.resumed_preprocessing(cfg, self.run_dir)
-        # The seed again: building the pretrained model may have drawn random numbers.
-        torch.manual_seed(t.seed)
-        if self._data is None:  # absolute paths + fingerprint in config.yaml; checked on resume
-            cfg = self.config = record_data_identity(
-                cfg, resuming=self.resuming, force=self.resume_force, log=self.log
-            )
-        data = self._data or load_training_data(cfg.data, seed=t.seed, progress=self.progress)
-        if data.num_train == 0 or data.num_val == 0:
-            raise DataError("data: the training and validation sets must both be non-empty")
-        self.data = data
-        self.log.info("data: %s", data.summary())
-        if not finetuning and t.memory_check:  # refuse what cannot fit, before allocating
-            preflight_training(cfg, data, self.device, self.ctx.world_size, amp=self.amp)
-        model, finetune_groups = finetune.build_model(
-            cfg,
-            data,
-            device=self.device,
-            channels_last=self.channels_last,
-            sync_bn=t.sync_bn and self.ctx.enabled,
-            pretrained=pretrained,
-            run_dir=self.run_dir,
-        )
-        self.spec = model.spec
-        check_model_matches_data(self.spec, data, finetuning=finetuning)
-        # Before DDP and torch.compile wrap the model, so both see the checkpointed stages.
-        finetune.enable_checkpointing(model, t.checkpoint_activations)
-        self.model = model
-        self.num_params = sum(p.numel() for p in model.parameters())
-        self.ema = ModelEMA(model, t.ema_decay) if t.ema else None
-        self.optimizer = build_optimizer(model, cfg.optim, finetune_groups=finetune_groups)
-
-        self.train_loader, self.val_loader = make_loaders(
-            data, cfg.data, seed=t.seed, device=self.device, ctx=self.ctx
-        )
-        self.steps_per_epoch = len(self.train_loader)
-        self.lr = build_lr_controller(cfg.schedule, cfg.optim.lr, t.epochs, self.steps_per_epoch)
-        self.forward_model: nn.Module = model
-        if self.ctx.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        if t.compile:
-            self.forward_model = torch.compile(self.forward_model)
-        if self.ctx.enabled:
-            # Dropout / drop-path masks must differ between processes.
-            from resnetv2.data.rng import derive_seed
-
-            torch.manual_seed(derive_seed(t.seed, "rank", self.ctx.rank))
-        self.early_stopping = (
-            EarlyStopping(cfg.callbacks.early_stopping) if cfg.callbacks.early_stopping else None
-        )
-        self.key = resume_key(cfg, self.spec, self.ctx.world_size)
-        self.global_step = 0
-        self.history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] = {"val_acc": -1.0, "epoch": None}
-        self.running = [0.0, 0.0, 0.0, 0.0]  # loss sum, correct, count, seconds (this epoch)
-        from resnetv2.io import CheckpointManager
-
-        self.checkpoints = CheckpointManager(
-            self.run_dir / "checkpoints", keep_last=cfg.callbacks.keep_checkpoints
-        )
+        """Set up data, model, optimiser, schedule and checkpoints (:mod:`.setup`)."""
+        build_run(self)
 
     # ------------------------------------------------------------------ loop
     def _train_epoch(self, epoch: int, stop: StopSignals) -> bool:
@@ -383,24 +289,7 @@ class Trainer(CheckpointingMixin):
             session_started=self.started,
         )
         if not self.resuming:
-            trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-            self.log.info(
-                "training %s: %s, %s params (%s trainable, %s frozen), %d train / %d val images "
-                "(%s), %d epochs of %d steps on %s%s -> %s",
-                cfg.name,
-                f"depth-{self.spec.depth} {self.spec.block} net",
-                f"{self.num_params:,}",
-                f"{trainable:,}",
-                f"{self.num_params - trainable:,}",
-                self.data.num_train,
-                self.data.num_val,
-                self.data.source,
-                cfg.train.epochs,
-                self.steps_per_epoch,
-                self.device,
-                f" x{self.ctx.world_size} processes" if self.ctx.enabled else "",
-                self.run_dir,
-            )
+            log_run_start(self)
         stopped_early = False
         session_epochs = 0
         try:

@@ -41,7 +41,7 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """What :func:`resnetv2.evaluate` reports for one dataset.
+    """What :func:`resnetv2.evaluation.evaluate` reports for one dataset.
 
     ``loss`` is the mean cross-entropy (natural log), ``top1``/``top5`` fractions in [0, 1];
     ``topk`` is the k actually used for ``top5`` (capped at the number of classes).

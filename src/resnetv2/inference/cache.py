@@ -6,7 +6,7 @@ far more than predicting a few files, so it is done once per set of weights and 
 - **Where:** ``$RESNETV2_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/resnetv2``, else
   ``~/.cache/resnetv2`` (the XDG convention), in an ``onnx/`` sub-folder — never beside the
   user's weights, which may be read-only, shared or under version control.
-- **Key:** the weights' checksum (:func:`resnetv2.io.safetensors_file.tensors_sha256` of the
+- **Key:** the weights' checksum (:func:`resnetv2.io.weights.tensors_sha256` of the
   model's state dict — the same hash a weights file records) together with the spec, the
   input shape, the opset and :data:`CACHE_FORMAT`. Changed weights give a new key, so a
   stale export is never found; entries beyond :data:`MAX_ENTRIES` are removed, least
@@ -57,7 +57,7 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def weights_checksum(model: nn.Module) -> str:
     """sha256 of the model's tensors (state dict): equal weights, equal checksum."""
-    from resnetv2.io.safetensors_file import tensors_sha256
+    from resnetv2.io.weights import tensors_sha256
 
     return tensors_sha256(model.state_dict())
 

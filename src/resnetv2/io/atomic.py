@@ -1,22 +1,22 @@
 """Atomic file writes: a file is either its old bytes or its complete new bytes, never a mix.
 
-Every write goes to a temporary file in the same folder (so the final rename cannot cross a
+Each write goes to a hidden temporary file in the same folder (so the rename cannot cross a
 filesystem), is fsynced, renamed over the target with :func:`os.replace`, and the folder is
-fsynced so the rename itself survives a power cut. On any exception — ``KeyboardInterrupt``
-included — the temporary file is removed, the target keeps its previous bytes and the
-exception propagates; a full disk (``ENOSPC``/``EDQUOT``) becomes
-:class:`~resnetv2.io.errors.CheckpointWriteError` naming the target. A process killed with
-SIGKILL cannot clean up; its temporary file keeps a recognisable hidden name
-(:func:`is_temp_name`) so readers ignore it and the next writer removes it.
+fsynced so the rename survives a power cut. On any exception (``KeyboardInterrupt`` included)
+the temporary file is removed and the target keeps its old bytes; a full disk becomes
+:class:`~resnetv2.io.errors.CheckpointWriteError` naming the target. A writer killed by SIGKILL
+leaves a temporary file that :func:`is_temp_name` recognises, so readers ignore it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +28,14 @@ _DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _DIR_FSYNC_IGNORED = frozenset(
     {errno.EINVAL, errno.EBADF, errno.EACCES, getattr(errno, "ENOTSUP", errno.EINVAL)}
 )
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """Size in bytes and sha256 (hex) of a file as written: a checkpoint manifest's entry."""
+
+    size: int
+    sha256: str
 
 
 def temp_path_for(path: str | os.PathLike[str]) -> Path:
@@ -50,19 +58,16 @@ def is_disk_full(exc: BaseException) -> bool:
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """fsync a directory so renames and creations inside it are durable."""
+    fd = None
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError as exc:
-        if exc.errno in _DIR_FSYNC_IGNORED or os.name == "nt":
-            return
-        raise
-    try:
         os.fsync(fd)
     except OSError as exc:
-        if exc.errno not in _DIR_FSYNC_IGNORED:
+        if exc.errno not in _DIR_FSYNC_IGNORED and os.name != "nt":
             raise
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -87,18 +92,22 @@ def _replacing(path: Path) -> Iterator[Path]:
     fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview) -> None:
-    """Atomically replace ``path`` with ``data`` (see the module docstring for guarantees)."""
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes | bytearray | memoryview
+) -> FileDigest:
+    """Atomically replace ``path`` with ``data``; return the size and sha256 written."""
+    view = memoryview(data).cast("B")
+    written = FileDigest(size=view.nbytes, sha256=hashlib.sha256(view).hexdigest())
     with _replacing(Path(path)) as tmp:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         fd = os.open(tmp, flags, 0o666)
         try:
-            view = memoryview(data).cast("B")
             while view:  # os.write may write less than asked (signals, > 2 GiB)
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
+    return written
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
@@ -118,11 +127,8 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], obj
             raise FileNotFoundError(
                 errno.ENOENT, f"the writer did not create the file it was given for {path}", tmp
             )
-        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
 
 
 @contextlib.contextmanager

@@ -1,34 +1,29 @@
 """Training-run checkpoints that are either complete and verified, or ignored.
 
-Layout of a run directory (see ``docs/checkpoints.md``)::
-
-    run/
-      step-000000100/          one committed checkpoint per step
-        model.safetensors      model weights + JSON metadata (a plain weights file)
-        state.pt               training state, read back with weights_only=True only
-        manifest.json          written last: step, size and sha256 of both files
-      best.json                {"step": 100, "checkpoint": "step-000000100"}, atomic
-
-A checkpoint is built in a hidden ``.tmp-step-*`` directory (every file written atomically,
-the manifest last), then renamed to ``step-XXXXXXXXX`` and the run directory fsynced: that
-rename is the commit. Old checkpoints are pruned only after a commit, renamed to a hidden
-``.trash-*`` name first, so a half-deleted checkpoint never appears under a checkpoint name.
-Resuming walks checkpoints from the highest step down and takes the first that verifies.
+Layout and guarantees: ``docs/checkpoints.md``. A checkpoint (``model.safetensors``,
+``state.pt``, then ``manifest.json`` with the step and each file's size and sha256, its one
+checksum) is built in a hidden ``.tmp-step-*`` directory and renamed to ``step-XXXXXXXXX``:
+that rename, with the run directory fsynced, is the commit. Old checkpoints are renamed to a
+hidden ``.trash-*`` name before deletion, so a half-deleted one never looks like a checkpoint.
+Resuming takes the highest step whose files match the manifest byte for byte.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -39,30 +34,88 @@ from .errors import (
     CheckpointWriteError,
     CorruptCheckpointError,
     CorruptWeightsError,
-    NonFiniteCheckpointError,
     NoValidCheckpointError,
 )
-from .manifest import (
-    MANIFEST,
-    MODEL_FILE,
-    STATE_FILE,
-    STEP_DIR_PATTERN,
-    build_manifest,
-    corrupt_checkpoint,
-    digest,
-    step_dir_name,
-    verify_checkpoint,
+from .safe_load import encode_state, load_state_file
+from .weights import (
+    library_version,
+    load_weights,
+    refuse_non_finite,
+    save_weights,
+    strip_prefixes,
 )
-from .state import encode_state, load_state_file
-from .weights import load_weights, non_finite_tensors, save_weights, short_list, strip_prefixes
 
 try:  # advisory locking keeps two writers from interleaving; absent on Windows
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "state.pt"
+MANIFEST_FORMAT = "resnetv2.checkpoint"
+STEP_DIR_PATTERN = re.compile(r"step-(\d+)")
 BEST_FILE = "best.json"
+_T = TypeVar("_T")
+
+
+def step_dir_name(step: int) -> str:
+    """The directory name of the checkpoint for ``step`` (zero-padded, but never sorted by)."""
+    return f"step-{step:09d}"
+
+
+def corrupt_checkpoint(path: Path, problem: str) -> CorruptCheckpointError:
+    return CorruptCheckpointError(
+        f"checkpoint {str(path)!r} is not usable: {problem}. It is skipped when resuming; "
+        "delete it, or restore it from a backup"
+    )
+
+
+def _check_file(directory: Path, name: Any, entry: Any) -> None:
+    # A manifest is data from disk: never let it point outside its own directory.
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise corrupt_checkpoint(directory, f"the manifest lists an invalid file name {name!r}")
+    if not isinstance(entry, dict):
+        raise corrupt_checkpoint(directory, f"the manifest entry for {name} is malformed")
+    try:
+        size = (directory / name).stat().st_size
+    except FileNotFoundError:
+        raise corrupt_checkpoint(directory, f"{name} is missing") from None
+    if size != entry.get("size"):  # sizes first: truncation is found without reading
+        raise corrupt_checkpoint(
+            directory, f"{name} has {size} bytes, the manifest says {entry.get('size')}"
+        )
+    hasher = hashlib.sha256()
+    with open(directory / name, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+    if hasher.hexdigest() != entry.get("sha256"):
+        raise corrupt_checkpoint(directory, f"{name} fails its sha256 check (the file was altered)")
+
+
+def verify_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check a checkpoint directory against its manifest (see the module docstring); return
+    the manifest or raise :class:`CorruptCheckpointError`."""
+    directory = Path(path)
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise corrupt_checkpoint(
+            directory, "manifest.json is missing (the save never finished)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise corrupt_checkpoint(directory, f"manifest.json is unreadable ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise corrupt_checkpoint(directory, "manifest.json is not a resnetv2 checkpoint manifest")
+    match = STEP_DIR_PATTERN.fullmatch(directory.name)
+    if match and manifest.get("step") != int(match.group(1)):
+        raise corrupt_checkpoint(directory, f"the manifest is for step {manifest.get('step')!r}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not {MODEL_FILE, STATE_FILE} <= set(files):
+        raise corrupt_checkpoint(directory, "the manifest does not list model and state files")
+    for name, entry in files.items():
+        _check_file(directory, name, entry)
+    return manifest
 
 
 @dataclass(frozen=True)
@@ -89,8 +142,8 @@ class CheckpointManager:
     """Saves, prunes, verifies and loads the checkpoints of one training run.
 
     After each commit the newest ``keep_last`` checkpoints (by step, among steps up to the one
-    just saved) plus the best one are kept; ``keep_last=None`` keeps everything. One process
-    should save into a directory; concurrent savers are serialised by an advisory lock.
+    just saved) plus the best one are kept; ``keep_last=None`` keeps everything. Concurrent
+    savers are serialised by an advisory lock.
     """
 
     def __init__(self, directory: str | os.PathLike[str], keep_last: int | None = 2) -> None:
@@ -147,8 +200,7 @@ class CheckpointManager:
         finally:
             os.close(fd)  # closing releases the lock, as does the process dying
 
-    def _remove_leftovers(self) -> None:
-        """Delete temporary and trash entries left by saves that were killed."""
+    def _remove_leftovers(self) -> None:  # left by saves that were killed
         for entry in self.directory.iterdir():
             if entry.name.startswith((".tmp-step-", ".trash-")) or is_temp_name(entry.name):
                 if entry.is_dir() and not entry.is_symlink():
@@ -166,27 +218,20 @@ class CheckpointManager:
         metadata: Mapping[str, Any] | None = None,
         is_best: bool = False,
     ) -> Path:
-        """Commit the checkpoint for ``step`` and return its directory.
+        """Commit the checkpoint for ``step`` (replacing any) and return its directory.
 
-        ``model_state`` is stored with :func:`~resnetv2.io.weights.save_weights` (``metadata``
-        plus ``step`` in its header), ``train_state`` with :func:`~resnetv2.io.state
-        .encode_state`. NaN/Inf in the model state raises :class:`NonFiniteCheckpointError`
-        and nothing is written. If anything fails part-way the partial checkpoint is removed,
-        earlier checkpoints are untouched and the error propagates (a full disk as
-        :class:`CheckpointWriteError` naming the checkpoint). Re-saving a step replaces it.
+        NaN/Inf in ``model_state``, metadata that is not JSON and a ``train_state`` that
+        :func:`~resnetv2.io.safe_load.encode_state` refuses are caught before anything is
+        written. If anything fails part-way the partial checkpoint is removed, earlier ones are
+        untouched and the error propagates (a full disk as :class:`CheckpointWriteError`).
         """
         if type(step) is not int or step < 0:
             raise ValueError(f"step must be a non-negative int, got {step!r}")
         final = self.directory / step_dir_name(step)
-        if bad := non_finite_tensors(model_state):
-            raise NonFiniteCheckpointError(
-                f"Refusing to save checkpoint {str(final)!r}: the model state holds NaN or Inf "
-                f"in {len(bad)} tensor(s) ({short_list(bad)}). Training diverged; nothing was "
-                "written and earlier checkpoints are intact. Resume from the last good one "
-                "with a lower learning rate"
-            )
+        refuse_non_finite(model_state, f"checkpoint {str(final)!r}")
+        model = strip_prefixes(model_state)
         meta = {**(metadata or {}), "step": step}
-        try:  # fail on unserialisable metadata or state before touching the disk
+        try:
             json.dumps(meta)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"checkpoint metadata must be JSON-serialisable: {exc}") from exc
@@ -203,7 +248,7 @@ class CheckpointManager:
                     CheckpointWarning,
                     stacklevel=2,
                 )
-            self._commit(step, final, strip_prefixes(model_state), state_bytes, meta)
+            self._commit(step, final, model, state_bytes, meta)
             if is_best:
                 record = {"step": step, "checkpoint": step_dir_name(step)}
                 atomic_write_text(self.directory / BEST_FILE, json.dumps(record, indent=2))
@@ -215,10 +260,20 @@ class CheckpointManager:
         displaced: Path | None = None
         try:
             tmp.mkdir()
-            # The manifest's sha256 is the checkpoint's checksum; the files carry none.
-            model_digest = save_weights(tmp / MODEL_FILE, model, meta, checksum=False)
-            atomic_write_bytes(tmp / STATE_FILE, state)
-            manifest = build_manifest(step, {MODEL_FILE: model_digest, STATE_FILE: digest(state)})
+            files = {  # the manifest's sha256 is the files' one checksum; they carry none
+                MODEL_FILE: save_weights(
+                    tmp / MODEL_FILE, model, meta, checksum=False, allow_non_finite=True
+                ),
+                STATE_FILE: atomic_write_bytes(tmp / STATE_FILE, state),
+            }
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "format_version": 1,
+                "library_version": library_version(),
+                "step": step,
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                "files": {name: {"size": d.size, "sha256": d.sha256} for name, d in files.items()},
+            }
             atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
             if final.exists():
                 displaced = self.directory / f".trash-{final.name}-{secrets.token_hex(4)}"
@@ -277,18 +332,20 @@ class CheckpointManager:
             raise corrupt_checkpoint(path, str(exc)) from exc
         return Checkpoint(step, path, model_state, train_state, metadata)
 
-    def _skip(self, path: Path, exc: BaseException) -> None:
-        warnings.warn(f"skipping checkpoint {str(path)!r}: {exc}", CheckpointWarning, stacklevel=3)
+    def _newest(self, load: Callable[[int, Path], _T]) -> _T | None:
+        for step, path in reversed(self._committed()):
+            try:
+                return load(step, path)
+            except (CheckpointError, OSError) as exc:
+                warnings.warn(
+                    f"skipping checkpoint {str(path)!r}: {exc}", CheckpointWarning, stacklevel=3
+                )
+        return None
 
     def latest_valid(self) -> CheckpointInfo | None:
         """The newest checkpoint that verifies (corrupt ones are skipped with a
         :class:`CheckpointWarning`), or ``None``."""
-        for step, path in reversed(self._committed()):
-            try:
-                return CheckpointInfo(step, path, verify_checkpoint(path))
-            except (CheckpointError, OSError) as exc:
-                self._skip(path, exc)
-        return None
+        return self._newest(lambda step, path: CheckpointInfo(step, path, verify_checkpoint(path)))
 
     def load_latest(self) -> Checkpoint | None:
         """Load the newest valid checkpoint, falling back past corrupt ones (with a warning).
@@ -297,19 +354,13 @@ class CheckpointManager:
         :class:`NoValidCheckpointError` when checkpoints exist but none verifies, so a
         damaged run is never silently restarted from scratch.
         """
-        committed = self._committed()
-        for step, path in reversed(committed):
-            try:
-                return self._load_dir(step, path)
-            except (CheckpointError, OSError) as exc:
-                self._skip(path, exc)
-        if committed:
+        found = self._newest(self._load_dir)
+        if found is None and (count := len(self._committed())):
             raise NoValidCheckpointError(
-                f"none of the {len(committed)} checkpoints in {str(self.directory)!r} verifies "
-                "(see the warnings above); restore one from a backup, or delete them to start "
-                "from scratch"
+                f"none of the {count} checkpoints in {str(self.directory)!r} verifies (see the "
+                "warnings above); restore one from a backup, or delete them to start from scratch"
             )
-        return None
+        return found
 
     def load(self, step: int) -> Checkpoint:
         """Load the checkpoint for ``step``; raise rather than fall back if it is corrupt."""

@@ -1,12 +1,12 @@
 """The error and warning types raised by :mod:`resnetv2.io`.
 
-Every error names the file it is about and says what the user can do. Each type also derives
-from the built-in exception a caller would naturally catch (``OSError`` for failed writes,
-``ValueError`` for bad content, ``RuntimeError`` for a model/weights mismatch, as
-``nn.Module.load_state_dict`` raises), so generic handlers keep working.
+Every error names its file and says what to do. Each also derives from the built-in exception
+a caller would catch (``OSError``, ``ValueError``, or ``RuntimeError`` as ``load_state_dict``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from resnetv2.errors import ResNetV2Error
 
@@ -33,24 +33,20 @@ class UnsafeCheckpointError(CheckpointError, ValueError):
 
 
 class WeightsMismatchError(CheckpointError, RuntimeError):
-    """A state dict does not fit a model: missing keys, unexpected keys or shape mismatches.
-
-    The lists are also available as ``missing``, ``unexpected`` and ``shape_mismatches``
-    (tuples of ``(name, expected_shape, got_shape)``).
-    """
+    """A state dict does not fit a model. The lists are also available as ``missing``,
+    ``unexpected`` and ``shape_mismatches`` (``(name, expected_shape, got_shape)`` tuples)."""
 
     def __init__(
         self,
         message: str,
         *,
-        missing: list[str] | None = None,
-        unexpected: list[str] | None = None,
-        shape_mismatches: list[tuple[str, tuple[int, ...], tuple[int, ...]]] | None = None,
+        missing: Sequence[str] = (),
+        unexpected: Sequence[str] = (),
+        shape_mismatches: Sequence[tuple[str, tuple[int, ...], tuple[int, ...]]] = (),
     ) -> None:
         super().__init__(message)
-        self.missing = list(missing or [])
-        self.unexpected = list(unexpected or [])
-        self.shape_mismatches = list(shape_mismatches or [])
+        self.missing, self.unexpected = list(missing), list(unexpected)
+        self.shape_mismatches = list(shape_mismatches)
 
 
 class NonFiniteCheckpointError(CheckpointError, ValueError):

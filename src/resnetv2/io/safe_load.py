@@ -1,17 +1,17 @@
-"""The one place in resnetv2 that calls ``torch.load`` — always with ``weights_only=True``.
+"""The one place in resnetv2 that calls ``torch.load``, always with ``weights_only=True``, and
+the training state (optimiser, schedule, RNG, counters) it reads back.
 
-Pickle-based ``.pt/.pth/.bin/.ckpt`` files can run arbitrary code when unpickled. PyTorch's
-``weights_only`` unpickler only rebuilds tensors and plain containers; anything else is
-refused here with :class:`~resnetv2.io.errors.UnsafeCheckpointError`, and there is no fallback
-to an unsafe load, whatever the caller or the environment asks for. (An explicit
-``weights_only=True`` also cannot be overridden by ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``.)
-
-The project's own format is safetensors (:mod:`resnetv2.io.weights`); this module exists only
-to read state dicts published by other libraries.
+Unpickling can run arbitrary code; PyTorch's ``weights_only`` unpickler rebuilds only tensors
+and plain containers. Anything else is refused with
+:class:`~resnetv2.io.errors.UnsafeCheckpointError`, with no fallback to an unsafe load (and an
+explicit ``weights_only=True`` overrides ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``). So that a state
+that could not be read back is never written, :func:`encode_state` checks the pickle's globals
+against that allowlist first.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .atomic import FileDigest, atomic_write_bytes
 from .errors import CorruptWeightsError, UnsafeCheckpointError
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
@@ -46,7 +47,8 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
     file_path = Path(path)
     with open(file_path, "rb") as handle:
         head = handle.read(4)
-    if not (head.startswith(_ZIP_MAGIC) or (head[:1] and head[0] == _PICKLE_PROTO)):
+    # Checked first: the restricted unpickler would call random bytes "unsafe", not corrupt.
+    if not (head.startswith(_ZIP_MAGIC) or head[:1] == bytes([_PICKLE_PROTO])):
         raise CorruptWeightsError(
             f"{str(file_path)!r} is not a PyTorch file (it starts with {head!r}, neither a zip "
             "archive nor a pickle); check that the path points at a weights file"
@@ -66,3 +68,26 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
             f"{str(exc).splitlines()[0] if str(exc) else ''}); it is probably truncated or "
             "damaged — download or export it again"
         ) from exc
+
+
+def encode_state(obj: Any) -> bytes:
+    """``torch.save`` bytes of ``obj``; ``TypeError`` if the safe loader could not rebuild it."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    if unsafe := torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(data)):
+        raise TypeError(
+            f"cannot store {', '.join(sorted(unsafe))} in the training state: only tensors, "
+            "None, bool, int, float, str, bytes and lists, tuples, sets and dicts of them can "
+            "be read back without unpickling code (store the object's state_dict(), or convert "
+            "numpy arrays to tensors)"
+        )
+    return data
+
+
+def save_state_file(path: str | os.PathLike[str], obj: Any) -> FileDigest:
+    """Atomically write ``obj`` (see :func:`encode_state`); return the file's size and sha256."""
+    return atomic_write_bytes(path, encode_state(obj))
+
+
+load_state_file = safe_torch_load  # a state written by save_state_file, tensors on the CPU

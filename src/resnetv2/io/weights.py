@@ -1,35 +1,34 @@
-"""Model weights: the project's one format (safetensors + JSON metadata) and strict loading.
+"""Model weights: safetensors with one JSON metadata document, and strict loading.
 
-* :func:`save_weights` writes ``model.safetensors``-style files atomically, with the caller's
-  metadata (e.g. the model spec as a dict) plus ``format_version``, ``library_version`` and
-  ``tensors_sha256``. Keys never carry the ``module.`` (DDP) or ``_orig_mod.``
-  (``torch.compile``) prefixes, and weights holding NaN/Inf are refused.
-* :func:`load_weights` reads ``.safetensors`` (verified) and, for state dicts published by
-  other libraries, ``.pt/.pth/.bin/.ckpt`` through :mod:`resnetv2.io.safe_load`.
-* :func:`load_state_dict_strict` loads into a model and, on any mismatch, raises one error
-  that lists every missing key, unexpected key and shape mismatch.
+The header's ``str -> str`` metadata holds one JSON document under :data:`METADATA_KEY`.
+Header validation is the safetensors library's own (bounded header length; no overlapping,
+out-of-range or misaligned tensors); its refusal becomes a
+:class:`~resnetv2.io.errors.CorruptWeightsError` naming the file. One checksum per file: a
+weights file records ``tensors_sha256``, a checkpoint's copy none (its manifest covers it).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 import re
+import sys
 from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .atomic import FileDigest, atomic_write_bytes
 from .errors import CorruptWeightsError, NonFiniteCheckpointError, WeightsMismatchError
 from .safe_load import TORCH_SUFFIXES, safe_torch_load
-from .safetensors_file import (
-    FileDigest,
-    read_safetensors,
-    read_safetensors_metadata,
-    write_safetensors,
-)
 
+METADATA_KEY = "resnetv2"
+FORMAT_VERSION = 1
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _PREFIX_RUN = re.compile(r"^(?:module\.|_orig_mod\.)+")
 # Keys under which common training libraries nest the model's state dict in a .pt checkpoint.
@@ -37,12 +36,23 @@ _NESTED_STATE_KEYS = ("state_dict", "model_state_dict", "model", "module", "net"
 _LIST_LIMIT = 20
 
 
-def strip_prefixes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy whose keys lost any leading ``module.`` / ``_orig_mod.`` (repeatedly).
+@functools.lru_cache(maxsize=1)
+def library_version() -> str:
+    """The installed resnetv2 version, recorded in every file this package writes."""
+    try:
+        return getattr(sys.modules.get("resnetv2"), "__version__", None) or version("resnetv2")
+    except PackageNotFoundError:
+        return "unknown"
 
-    Raises :class:`WeightsMismatchError` if two keys collapse onto the same name, which would
-    otherwise silently drop one tensor.
-    """
+
+def short_list(items: list[str]) -> str:
+    more = f", ... and {len(items) - _LIST_LIMIT} more" if len(items) > _LIST_LIMIT else ""
+    return ", ".join(items[:_LIST_LIMIT]) + more
+
+
+def strip_prefixes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy whose keys lost any leading ``module.`` / ``_orig_mod.`` (repeatedly); two keys
+    collapsing onto one name raise :class:`WeightsMismatchError` rather than drop a tensor."""
     cleaned: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for key, value in state_dict.items():
@@ -60,21 +70,89 @@ def strip_prefixes(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 def non_finite_tensors(state_dict: Mapping[str, Any]) -> list[str]:
     """Names of floating-point (or complex) tensors holding any NaN or Inf."""
-    bad = []
-    for name, tensor in state_dict.items():
-        if not isinstance(tensor, torch.Tensor):
-            continue
-        inexact = tensor.is_floating_point() or tensor.is_complex()
-        if inexact and not bool(torch.isfinite(tensor.detach()).all()):
-            bad.append(name)
-    return bad
+    return [
+        name
+        for name, t in state_dict.items()
+        if isinstance(t, torch.Tensor)
+        and (t.is_floating_point() or t.is_complex())
+        and not bool(torch.isfinite(t.detach()).all())
+    ]
 
 
-def short_list(items: list[str]) -> str:
-    shown = ", ".join(items[:_LIST_LIMIT])
-    if len(items) > _LIST_LIMIT:
-        shown += f", ... and {len(items) - _LIST_LIMIT} more"
-    return shown
+def refuse_non_finite(state_dict: Mapping[str, Any], target: str) -> None:
+    """Raise :class:`NonFiniteCheckpointError` (before anything is written) on NaN/Inf."""
+    if bad := non_finite_tensors(state_dict):
+        raise NonFiniteCheckpointError(
+            f"Refusing to write {target}: {len(bad)} tensor(s) hold NaN or Inf "
+            f"({short_list(bad)}). Training has diverged; nothing was written and earlier files "
+            "are intact. Lower the learning rate or resume from an earlier checkpoint"
+        )
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over (name, dtype, shape, bytes) of every tensor, in sorted name order."""
+    hasher = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        hasher.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        if tensor.numel():
+            hasher.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+    return hasher.hexdigest()
+
+
+def _corrupt(path: Path, problem: str) -> CorruptWeightsError:
+    return CorruptWeightsError(
+        f"{str(path)!r} is not a valid safetensors file ({problem}). It is damaged, truncated "
+        "or was not written completely; re-download or re-export it (a checkpoint folder falls "
+        "back to an older checkpoint)"
+    )
+
+
+def _read(path: Path, *, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any], bool]:
+    """``(tensors, metadata, ours)`` after the library validated the header (one open)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, "pt", device="cpu") as handle:
+            raw = handle.metadata() or {}
+            loaded = {k: handle.get_tensor(k) for k in handle.offset_keys()} if tensors else {}
+    except SafetensorError as exc:
+        raise _corrupt(path, str(exc).removeprefix("Error while deserializing header: ")) from None
+    if METADATA_KEY not in raw:  # a file from another library: its own metadata is all there is
+        return loaded, dict(raw), False
+    try:
+        document = json.loads(raw[METADATA_KEY])
+    except ValueError as exc:
+        raise _corrupt(path, f"the {METADATA_KEY!r} metadata is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise _corrupt(path, f"the {METADATA_KEY!r} metadata is not a JSON object")
+    return loaded, document, True
+
+
+def read_safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the JSON metadata of a safetensors file, reading only its validated header."""
+    return _read(Path(path), tensors=False)[1]
+
+
+read_weights_metadata = read_safetensors_metadata
+
+
+def read_safetensors(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load ``(tensors, metadata)`` from a safetensors file onto the CPU, checking a recorded
+    ``tensors_sha256`` if ``verify``. Other libraries' ``str -> str`` metadata is returned as is.
+    """
+    file_path = Path(path)
+    tensors, metadata, ours = _read(file_path, tensors=True)
+    expected = metadata.get("tensors_sha256") if ours else None
+    if verify and expected is not None and (actual := tensors_sha256(tensors)) != expected:
+        raise CorruptWeightsError(
+            f"{str(file_path)!r} fails its checksum (recorded tensors_sha256 {expected}, "
+            f"computed {actual}): the tensor data was altered or damaged after it was "
+            "written. Restore the file from a backup or re-export it"
+        )
+    return tensors, metadata
 
 
 def save_weights(
@@ -85,25 +163,43 @@ def save_weights(
     allow_non_finite: bool = False,
     checksum: bool = True,
 ) -> FileDigest:
-    """Atomically write ``state_dict`` as safetensors with JSON ``metadata``.
+    """Atomically write ``state_dict`` (wrapper prefixes stripped) with JSON ``metadata`` such as
+    ``{"spec": spec_dict}``; return the file's size and sha256.
 
-    ``metadata`` must be JSON-serialisable (e.g. ``{"spec": spec_dict, "classes": [...]}``);
-    the reserved fields ``format_version``, ``library_version`` and ``tensors_sha256`` are
-    filled in (and override same-named caller keys). Wrapper prefixes are stripped from the
-    keys. A tensor holding NaN/Inf raises :class:`NonFiniteCheckpointError` before anything is
-    written, unless ``allow_non_finite``. ``checksum=False`` leaves out ``tensors_sha256``
-    (for checkpoints, whose manifest checksums the file). Returns its size and sha256.
+    ``format_version``, ``library_version`` and (with ``checksum``, for any file that may be
+    read without a manifest around it) ``tensors_sha256`` override same-named caller keys.
+    NaN/Inf raises :class:`NonFiniteCheckpointError` before anything is written, unless
+    ``allow_non_finite``.
     """
+    from safetensors.torch import save
+
+    where = f" for {os.fspath(path)!r}"
     if not allow_non_finite:
-        bad = non_finite_tensors(state_dict)
-        if bad:
-            raise NonFiniteCheckpointError(
-                f"Refusing to write {os.fspath(path)!r}: {len(bad)} tensor(s) hold NaN or Inf "
-                f"({short_list(bad)}). Training has diverged; lower the learning rate or resume "
-                "from an earlier checkpoint. Nothing was written"
+        refuse_non_finite(state_dict, repr(os.fspath(path)))
+    for name, tensor in state_dict.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(
+                f"{name!r} has type {type(tensor).__name__}, not torch.Tensor{where}; "
+                "only tensors can be stored in a weights file"
             )
-    cleaned = strip_prefixes(state_dict)
-    return write_safetensors(path, cleaned, dict(metadata or {}), checksum=checksum)
+    # Fresh contiguous CPU copies: safetensors refuses views and tensors sharing memory.
+    prepared = {
+        name: t.detach().resolve_conj().resolve_neg().to("cpu", copy=True).contiguous()
+        for name, t in strip_prefixes(state_dict).items()
+    }
+    document = {k: v for k, v in (metadata or {}).items() if k != "tensors_sha256"}
+    document.update(format_version=FORMAT_VERSION, library_version=library_version())
+    if checksum:
+        document["tensors_sha256"] = tensors_sha256(prepared)
+    try:
+        text = json.dumps(document, sort_keys=True)
+    except TypeError as exc:
+        raise TypeError(f"metadata{where} must be JSON-serialisable: {exc}") from exc
+    return atomic_write_bytes(path, save(prepared, metadata={"format": "pt", METADATA_KEY: text}))
+
+
+# The same writer without the NaN/Inf guard, for tensors that are not a model's weights.
+write_safetensors = functools.partial(save_weights, allow_non_finite=True)
 
 
 def _is_tensor_dict(obj: Any) -> bool:
@@ -113,20 +209,16 @@ def _is_tensor_dict(obj: Any) -> bool:
 
 
 def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
-    if _is_tensor_dict(obj):
-        return dict(obj)
+    nested = [obj[k] for k in _NESTED_STATE_KEYS if isinstance(obj, Mapping) and k in obj]
+    for candidate in (obj, *nested):
+        if _is_tensor_dict(candidate):
+            return dict(candidate)
+    what = f"a {type(obj).__name__}, not a state dict"
     if isinstance(obj, Mapping):
-        for key in _NESTED_STATE_KEYS:
-            if _is_tensor_dict(obj.get(key)):
-                return dict(obj[key])
-        keys = ", ".join(repr(k) for k in list(obj)[:_LIST_LIMIT])
-        raise CorruptWeightsError(
-            f"{str(path)!r} holds a dict that is not a state dict of tensors (top-level keys: "
-            f"{keys}); extract the model's state dict and save it with save_weights"
-        )
+        keys = short_list([repr(k) for k in obj])
+        what = f"a dict that is not a state dict of tensors (top-level keys: {keys})"
     raise CorruptWeightsError(
-        f"{str(path)!r} holds a {type(obj).__name__}, not a state dict; extract the model's "
-        "state dict and save it with save_weights"
+        f"{str(path)!r} holds {what}; extract the model's state dict and save it with save_weights"
     )
 
 
@@ -135,11 +227,9 @@ def load_weights(
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Load ``(state_dict, metadata)`` from a weights file, on the CPU, prefixes stripped.
 
-    ``.safetensors`` files are validated and checksummed (:class:`CorruptWeightsError` on any
-    problem). ``.pt/.pth/.bin/.ckpt`` files are read with ``weights_only=True`` only; a
-    state dict nested under a usual key (``state_dict``, ``model``, ...) is found; metadata is
-    then empty. A file that would need code to unpickle raises
-    :class:`UnsafeCheckpointError`.
+    ``.safetensors`` files are validated and checksummed. ``.pt/.pth/.bin/.ckpt`` files from
+    other libraries go through :func:`~resnetv2.io.safe_load.safe_torch_load`; a state dict
+    nested under a usual key (``state_dict``, ``model``, ...) is found; metadata is then empty.
     """
     file_path = Path(path)
     suffix = file_path.suffix.lower()
@@ -155,17 +245,9 @@ def load_weights(
     return strip_prefixes(tensors), metadata
 
 
-def read_weights_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The JSON metadata of a ``.safetensors`` weights file, reading only its header."""
-    return read_safetensors_metadata(path)
-
-
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The model inside any DDP / DataParallel / ``torch.compile`` wrappers (nested too).
-
-    State dicts are saved and loaded on the unwrapped model, so keys never carry the
-    wrappers' prefixes; this is the one place that knows the wrapper types.
-    """
+    """The model inside any DDP / DataParallel / ``torch.compile`` wrappers (nested too): the
+    one place that knows the wrapper types, so saved keys never carry their prefixes."""
     wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
     while True:
         if isinstance(model, wrappers):
@@ -179,13 +261,9 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 def load_state_dict_strict(
     model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str | None = None
 ) -> None:
-    """Load ``state_dict`` into ``model``, accepting nothing less than an exact fit.
-
-    Wrapper prefixes are removed from the keys and DDP / ``torch.compile`` wrappers around
-    ``model`` are looked through. Any missing key, unexpected key or shape mismatch raises a
-    single :class:`WeightsMismatchError` listing all of them (``source``, e.g. the file
-    name, is quoted in the message); the model is then left unchanged.
-    """
+    """Load ``state_dict`` into ``model`` (wrappers and prefixes looked through), accepting
+    only an exact fit: otherwise one :class:`WeightsMismatchError` lists every missing key,
+    unexpected key and shape mismatch (quoting ``source``) and the model is left unchanged."""
     target = unwrap_model(model)
     given = strip_prefixes(state_dict)
     expected = target.state_dict()
@@ -194,8 +272,7 @@ def load_state_dict_strict(
     mismatched = [
         (k, tuple(expected[k].shape), tuple(given[k].shape))
         for k in expected
-        if k in given
-        and isinstance(given[k], torch.Tensor)
+        if isinstance(given.get(k), torch.Tensor)
         and isinstance(expected[k], torch.Tensor)
         and tuple(given[k].shape) != tuple(expected[k].shape)
     ]
@@ -207,7 +284,7 @@ def load_state_dict_strict(
         if unexpected:
             lines.append(f"  unexpected keys ({len(unexpected)}): {short_list(unexpected)}")
         if mismatched:
-            shapes = [f"{k}: model expects {tuple(e)}, got {tuple(g)}" for k, e, g in mismatched]
+            shapes = [f"{k}: model expects {e}, got {g}" for k, e, g in mismatched]
             lines.append(f"  shape mismatches ({len(mismatched)}): {short_list(shapes)}")
         lines.append(
             "Check that the weights were made for the same architecture (depth, widths, number "

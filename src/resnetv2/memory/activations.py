@@ -14,7 +14,7 @@ saved_tensors_hooks`` in ``tests/test_memory.py``):
 
 With activation checkpointing (Chen et al. 2016, arXiv:1604.06174) only each checkpointed
 segment's input is kept; during backward one segment at a time is recomputed.
-:func:`segment_bounds` is the segmenting rule, shared with :mod:`resnetv2.nn.checkpointing`.
+:func:`segment_bounds` is the segmenting rule, shared with :mod:`resnetv2.nn.recompute`.
 """
 
 from __future__ import annotations

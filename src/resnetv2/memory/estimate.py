@@ -121,7 +121,7 @@ def parse_checkpoint_segments(text: str) -> int | str:
 
     Returns ``"sqrt"``, ``-1`` (every unit) or a positive int, the values
     :func:`estimate_training_memory` and (with ``-1`` read as ``None``)
-    :func:`resnetv2.nn.checkpointing.enable_activation_checkpointing` accept.
+    :func:`resnetv2.nn.recompute.enable_activation_checkpointing` accept.
     """
     value = str(text).strip().lower()
     if value in ("sqrt", "auto"):
@@ -148,7 +148,7 @@ def estimate_training_memory(
 
     ``checkpoint_segments``: ``None`` — no checkpointing; ``-1`` — every unit checkpointed;
     ``"sqrt"`` — ``round(√n)`` segments for ``n`` units; ``k > 0`` — ``k`` segments, cut as
-    :func:`resnetv2.nn.checkpointing.enable_activation_checkpointing` cuts them.
+    :func:`resnetv2.nn.recompute.enable_activation_checkpointing` cuts them.
     ``optimizer``: ``sgd`` (momentum, one buffer per parameter), ``adamw``/``adam`` (two),
     ``sgd_nomomentum``/``none`` (none).
     """

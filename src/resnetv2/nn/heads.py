@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import nn
 
-from resnetv2.errors import SpecError
-from resnetv2.spec import ResNetV2Spec
+from resnetv2.errors import SpecError, suggest
+from resnetv2.spec import Classifier, ResNetV2Spec
 
 #: timm's global pooling types; "" keeps the feature map (no pooling).
-GLOBAL_POOLS = ("avg", "max", "avgmax", "catavgmax", "")
+GlobalPool = Literal["avg", "max", "avgmax", "catavgmax", ""]
+GLOBAL_POOLS: tuple[GlobalPool, ...] = get_args(GlobalPool)
 
 
-def make_classifier(spec: ResNetV2Spec, features: int, num_classes: int) -> nn.Module:
+def make_classifier(classifier: Classifier, features: int, num_classes: int) -> nn.Module:
+    """The final layer: none for ``num_classes=0``, else a linear or a 1×1 conv (timm's)."""
     if num_classes == 0:
         return nn.Identity()
-    if spec.classifier == "conv1x1":
+    if classifier == "conv1x1":
         return nn.Conv2d(features, num_classes, 1, bias=True)
     return nn.Linear(features, num_classes)
 
@@ -24,7 +28,9 @@ def check_global_pool(global_pool: str, spec: ResNetV2Spec, num_classes: int) ->
     """Refuse the pooling/head combinations timm refuses, naming what would work."""
     if global_pool not in GLOBAL_POOLS:
         raise SpecError(
-            f"global_pool {global_pool!r} is not one of " + ", ".join(repr(p) for p in GLOBAL_POOLS)
+            f"global_pool {global_pool!r} is not one of "
+            + ", ".join(repr(p) for p in GLOBAL_POOLS)
+            + suggest(global_pool, GLOBAL_POOLS)
         )
     if global_pool == "" and num_classes and spec.classifier != "conv1x1":
         raise SpecError(
@@ -60,7 +66,7 @@ class ClassifierHead(nn.Module):
     part of the spec (the paper's nets all average), so weights files record it separately.
     """
 
-    def __init__(self, spec: ResNetV2Spec, global_pool: str = "avg") -> None:
+    def __init__(self, spec: ResNetV2Spec, global_pool: GlobalPool = "avg") -> None:
         super().__init__()
         check_global_pool(global_pool, spec, spec.num_classes)
         self.global_pool = global_pool
@@ -76,7 +82,7 @@ class ClassifierHead(nn.Module):
             self.hidden = None
         self.num_features = features
         self.drop = nn.Dropout(spec.dropout) if spec.dropout else nn.Identity()
-        self.fc = make_classifier(spec, features, spec.num_classes)
+        self.fc = make_classifier(spec.classifier, features, spec.num_classes)
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = global_pool_2d(x, self.global_pool)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnetv2.spec import ResNetV2Spec
+from resnetv2.spec import NORMS, Norm, check_choice
+
+#: A norm-activation factory: ``norm_layer(channels)`` builds a norm followed by ReLU,
+#: ``norm_layer(channels, act=False)`` the norm alone. timm's ResNetV2 passes its blocks the
+#: same kind of ``norm_layer`` (``BatchNormAct2d``/``GroupNormAct``, activation included).
+NormLayer = Callable[..., nn.Module]
 
 
 class BatchNormAct2d(nn.BatchNorm2d):
@@ -38,10 +46,16 @@ class GroupNormAct(nn.GroupNorm):
         return F.relu(x, inplace=True) if self.act else x
 
 
-def norm_act(spec: ResNetV2Spec, channels: int, act: bool = True) -> nn.Module:
-    if spec.norm == "group":
-        return GroupNormAct(spec.norm_groups, channels, eps=spec.norm_eps, act=act)
-    return BatchNormAct2d(channels, eps=spec.norm_eps, act=act)
+def norm_act_layer(norm: Norm = "batch", *, eps: float = 1e-5, groups: int = 32) -> NormLayer:
+    """The :data:`NormLayer` for a spec's ``norm``/``norm_eps``/``norm_groups``.
+
+    The activation is ReLU, fused into the norm module: the paper's units are BN-ReLU-conv
+    (He et al. 2016, Fig. 4e), and one module per pair keeps timm's parameter names.
+    """
+    check_choice("norm", norm, NORMS)
+    if norm == "group":
+        return partial(GroupNormAct, groups, eps=eps)
+    return partial(BatchNormAct2d, eps=eps)
 
 
 def conv2d(cin: int, cout: int, kernel: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:

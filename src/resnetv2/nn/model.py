@@ -15,13 +15,40 @@ import torch
 from torch import nn
 
 from resnetv2.errors import SpecError
-from resnetv2.nn.blocks import make_unit
+from resnetv2.nn.blocks import PreActBasic, PreActBottleneck, PreActUnit
 from resnetv2.nn.features import feature_info, run_stem, stem_feature_module, take_indices
-from resnetv2.nn.heads import ClassifierHead, check_global_pool, make_classifier
+from resnetv2.nn.heads import ClassifierHead, GlobalPool, check_global_pool, make_classifier
 from resnetv2.nn.init import init_weights
-from resnetv2.nn.layers import norm_act
+from resnetv2.nn.layers import NormLayer, norm_act_layer
 from resnetv2.nn.stems import make_stem
-from resnetv2.spec import ResNetV2Spec, iter_units, stem_out_channels
+from resnetv2.spec import ResNetV2Spec, UnitSpec, conv_has_bias, iter_units, stem_out_channels
+
+
+def spec_norm_layer(spec: ResNetV2Spec) -> NormLayer:
+    """The norm-activation factory every unit, the stem and the final norm share."""
+    return norm_act_layer(spec.norm, eps=spec.norm_eps, groups=spec.norm_groups)
+
+
+def make_unit(spec: ResNetV2Spec, unit: UnitSpec, norm_layer: NormLayer) -> PreActUnit:
+    """Translate one resolved unit of ``spec`` into a block's explicit arguments."""
+    kwargs = dict(
+        stride=unit.stride,
+        norm_layer=norm_layer,
+        preact=unit.preact,
+        shortcut=unit.shortcut,
+        shortcut_input=spec.shortcut_input,
+        bias=conv_has_bias(spec, "inner"),
+        last_bias=conv_has_bias(spec, "last"),
+        proj_bias=conv_has_bias(spec, "shortcut"),
+        drop_path_rate=unit.drop_path,
+    )
+    if unit.block == "bottleneck":
+        # stride_on is None only for stride 1, where the choice makes no difference.
+        stride_on = unit.stride_on or "conv2"
+        return PreActBottleneck(
+            unit.in_channels, unit.out_channels, unit.width, stride_on=stride_on, **kwargs
+        )
+    return PreActBasic(unit.in_channels, unit.out_channels, unit.width, **kwargs)
 
 
 class Stage(nn.Module):
@@ -43,18 +70,26 @@ class ResNetV2(nn.Module):
         spec: ResNetV2Spec,
         *,
         device: torch.device | str | None = None,
-        global_pool: str = "avg",
+        global_pool: GlobalPool = "avg",
     ) -> None:
         super().__init__()
         if not isinstance(spec, ResNetV2Spec):
             raise TypeError(f"spec must be a ResNetV2Spec, got {type(spec).__name__}")
         self.spec = spec
-        self.stem = make_stem(spec)
+        norm_layer = spec_norm_layer(spec)
+        self.stem = make_stem(
+            spec.in_channels,
+            spec.stem_width,
+            spec.stem_type,
+            norm_layer=norm_layer,
+            bias=conv_has_bias(spec, "stem"),
+            dropout=spec.stem_dropout,
+        )
         per_stage: list[list[nn.Module]] = [[] for _ in spec.stages]
         for unit in iter_units(spec, stem_out_channels(spec)):
-            per_stage[unit.stage].append(make_unit(spec, unit))
+            per_stage[unit.stage].append(make_unit(spec, unit, norm_layer))
         self.stages = nn.Sequential(*[Stage(units) for units in per_stage])
-        self.norm = norm_act(spec, spec.num_features) if spec.final_norm else nn.Identity()
+        self.norm = norm_layer(spec.num_features) if spec.final_norm else nn.Identity()
         self.head = ClassifierHead(spec, global_pool)
         init_weights(self, zero_init_last=spec.zero_init_last)
         if device is not None:
@@ -161,7 +196,7 @@ class ResNetV2(nn.Module):
         if self.head.hidden is None:
             features = spec.num_features * (2 if pool == "catavgmax" else 1)
         param = next(self.parameters())
-        fc = make_classifier(spec, features, num_classes)
+        fc = make_classifier(spec.classifier, features, num_classes)
         fc = fc.to(device=param.device, dtype=param.dtype)
         if num_classes:
             nn.init.normal_(fc.weight, mean=0.0, std=0.01)
@@ -174,9 +209,9 @@ class ResNetV2(nn.Module):
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each unit's activations in backward instead of storing them (timm's name).
 
-        See :func:`resnetv2.nn.checkpointing.enable_activation_checkpointing` for segments.
+        See :func:`resnetv2.nn.recompute.enable_activation_checkpointing` for segments.
         """
-        from resnetv2.nn.checkpointing import enable_activation_checkpointing
+        from resnetv2.nn.recompute import enable_activation_checkpointing
 
         enable_activation_checkpointing(self, None if enable else False)
 

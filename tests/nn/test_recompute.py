@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnetv2.nn import ResidualStages, create_model
-from resnetv2.nn.checkpointing import (
+from resnetv2.nn.recompute import (
     CheckpointedStages,
     CheckpointError,
     activation_checkpointing,

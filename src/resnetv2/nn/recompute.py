@@ -1,4 +1,4 @@
-"""Activation checkpointing over residual units (Chen et al. 2016, arXiv:1604.06174).
+"""Activation recomputation over residual units (Chen et al. 2016, arXiv:1604.06174).
 
 Training memory of a deep ResNet is dominated by the activations autograd saves for
 backward: every unit keeps its input, its pre-activations and its inner feature maps.

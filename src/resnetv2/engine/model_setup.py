@@ -1,4 +1,4 @@
-"""The trainer's model set-up: a fresh or pretrained network, fine-tuning, checkpointing.
+"""Sets up the trainer's model: a fresh or pretrained network, fine-tuning, recomputation.
 
 Fine-tuning (``model.init_weights``) follows the seed tutorial's two modes through
 :func:`resnetv2.convert.load_init_weights` and :func:`resnetv2.finetune.prepare_finetune`:
@@ -216,7 +216,7 @@ def enable_checkpointing(model: nn.Module, value: int | str | None) -> None:
     """``train.checkpoint_activations`` on ``model`` (before DDP / torch.compile wrap it)."""
     if value is None:
         return
-    from resnetv2.nn.checkpointing import enable_activation_checkpointing
+    from resnetv2.nn.recompute import enable_activation_checkpointing
 
     enable_activation_checkpointing(model, value)
 

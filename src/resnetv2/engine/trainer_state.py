@@ -4,7 +4,7 @@ A checkpoint holds the model (a plain weights file with the metadata contract: s
 names, preprocessing, epoch, metrics) and a training state read back without running code:
 optimiser, schedule and plateau state, EMA, every process's RNG state, early stopping, the
 metric history, the partial sums of an unfinished epoch, the data loader's ``(epoch, position)``
-and the settings an exact resume depends on (:mod:`resnetv2.engine.state`).
+and the settings an exact resume depends on (:mod:`resnetv2.engine.resume`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import torch
 
 from resnetv2.engine import distributed as ddp
 from resnetv2.engine.ema import ModelEMA
-from resnetv2.engine.state import check_resume, check_state_ranges
+from resnetv2.engine.resume import check_resume, check_state_ranges
 from resnetv2.errors import ResNetV2Error
 
 STATE_FORMAT = "resnetv2.train_state/1"
 
 
-class CheckpointingMixin:
+class TrainerStateMixin:
     """The checkpoint half of :class:`resnetv2.engine.trainer.Trainer`."""
 
     def _train_state(self) -> dict[str, Any]:
