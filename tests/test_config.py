@@ -37,6 +37,23 @@ def test_paper_recipe_follows_he_et_al():
     assert config.schedule.milestones == [0.5, 0.75] and config.schedule.gamma == 0.1
 
 
+def test_cpu_recipe_is_the_documented_wide_net():
+    # docs/time-to-accuracy.md and docs/training.md describe this net and its figures.
+    from resnetv2 import count_flops, count_params
+
+    config = load_recipe("cifar-cpu")
+    spec = config.build_spec(num_classes=10)
+    assert (spec.depth, spec.block) == (8, "basic")
+    assert [(s.units, s.width, s.stride) for s in spec.stages] == [
+        (1, 64, 2),
+        (1, 128, 2),
+        (1, 256, 2),
+    ]
+    assert count_params(spec) == 1_198_810 and round(count_flops(spec, 32) / 1e6, 1) == 41.9
+    assert config.train.epochs == 60 and config.schedule.name == "onecycle"
+    assert config.train.val_tta == "flip" and config.data.augment == "cutout"
+
+
 def test_seed_recipe_uses_the_tutorials_optimiser_and_callbacks():
     config = load_recipe("seed")
     assert config.optim.name == "adam" and config.optim.amsgrad is True

@@ -129,3 +129,15 @@ def test_train_help_lists_every_shipped_recipe(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert f"Recipes: {', '.join(list_recipes())}." in out
     assert "finetune" in list_recipes() and "images" in list_recipes()
+
+
+def test_a_named_command_builds_only_its_own_parser(capsys):
+    # `resnetv2 predict …` should not pay for importing the other eight commands.
+    assert list(build_parser("predict").commands) == ["predict"]
+    assert len(build_parser().commands) == len(build_parser("no-such-command").commands) > 1
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "--help"])
+    assert exc.value.code == 0 and "--engine" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["predic", "x"])  # a misspelt command still meets the whole parser
+    assert exc.value.code == 2 and "predict" in capsys.readouterr().err

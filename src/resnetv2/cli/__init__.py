@@ -52,7 +52,10 @@ class OneLineParser(argparse.ArgumentParser):
         return namespace
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with ``command`` (a sub-command's name) only that
+    sub-command: a command parses its own flags only, and importing the other modules costs
+    start-up time that a short ``predict`` would notice."""
     from resnetv2 import __version__
 
     parser = OneLineParser(
@@ -62,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"resnetv2 {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in [command] if command in COMMANDS else COMMANDS:
         importlib.import_module(f"resnetv2.cli.{name}").register(sub)
     parser.commands = sub.choices  # for parse_args' "did you mean" on unknown flags
     return parser
@@ -76,8 +79,9 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _format_warning
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(given[0] if given else None)
+    args = parser.parse_args(given)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
