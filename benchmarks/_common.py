@@ -15,7 +15,7 @@ def environment() -> str:
         f"torch {torch.__version__}",
         f"threads {torch.get_num_threads()}",
         f"cpus {os.cpu_count()}",
-        platform.processor() or platform.machine(),
+        cpu_model(),
     ]
     for name in ("timm", "pytorchcv", "resnetv2"):
         try:
@@ -25,6 +25,25 @@ def environment() -> str:
         except Exception:  # noqa: BLE001 - a missing peer only drops it from the line
             pass
     return ", ".join(parts)
+
+
+def cpu_model() -> str:
+    """The CPU's name with its family/model numbers where Linux reports them (two VMs that
+    both say "AMD EPYC" differed 2x in speed), else the machine type."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            fields: dict[str, str] = {}
+            for line in handle:
+                key, sep, value = line.partition(":")
+                if not sep:
+                    break  # the end of the first processor's block
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
 
 
 def median(values: list[float]) -> float:

@@ -49,3 +49,28 @@ def test_one_intra_op_thread_restores_the_setting_even_after_an_error():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+class _Engine:
+    """A stand-in forward function; ``own_threads`` as the inference runners declare it."""
+
+    def __init__(self, own_threads: bool) -> None:
+        self.own_threads = own_threads
+
+
+@pytest.mark.parametrize(
+    ("forward", "inside"), [(_Engine(True), 1), (_Engine(False), 2), (None, 2)]
+)
+def test_engine_threads_leaves_one_pytorch_thread_only_beside_an_engine_with_its_own(
+    forward, inside
+):
+    from resnetv2.device import engine_threads
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with engine_threads(forward):
+            assert torch.get_num_threads() == inside
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

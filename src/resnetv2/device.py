@@ -69,3 +69,12 @@ def one_intra_op_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def engine_threads(forward: object) -> contextlib.AbstractContextManager[None]:
+    """:func:`one_intra_op_thread` around the work next to ``forward`` when ``forward`` is
+    an inference engine that computes with threads of its own (``own_threads = True``, as
+    the onnxruntime runner); no change for eager PyTorch, whose own threads do the work."""
+    if getattr(forward, "own_threads", False):
+        return one_intra_op_thread()
+    return contextlib.nullcontext()

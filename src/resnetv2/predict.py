@@ -12,7 +12,6 @@ set, and the others are still predicted.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import itertools
 import os
@@ -29,7 +28,7 @@ from torch import nn
 from resnetv2.data.decode import IMAGE_EXTENSIONS, BadImageError, DecodeOptions
 from resnetv2.data.folders import is_utf8_name, printable_name
 from resnetv2.data.preprocessing import Preprocessing, PreprocessingError, preprocessing_of
-from resnetv2.device import one_intra_op_thread
+from resnetv2.device import engine_threads
 from resnetv2.errors import ResNetV2Error
 from resnetv2.tta import check_tta, tta_probabilities
 
@@ -235,11 +234,10 @@ class Predictor:
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities for a uint8 (or already normalised float) ``[N, C, H, W]``,
         with the predictor's test-time augmentation."""
-        runner = self.runner
-        # onnxruntime computes with its own threads; the few tensor ops around it (normalise,
-        # mirror, softmax) then run on this thread, so PyTorch's workers don't spin beside it.
-        own_threads = runner.name == "onnxruntime"
-        with one_intra_op_thread() if own_threads else contextlib.nullcontext():
+        # An engine with threads of its own (onnxruntime): the few tensor ops around it
+        # (normalise, mirror, softmax) run on this thread, so PyTorch's workers don't spin
+        # beside it.
+        with engine_threads(self.runner):
             batch = self.preprocessing.normalize(images) if images.dtype == torch.uint8 else images
             return tta_probabilities(self.logits, batch, self.tta).cpu()
 

@@ -116,6 +116,34 @@ def test_preprocess_is_applied_per_batch():
     assert halved.loss == pytest.approx(expected.loss, rel=1e-6)
 
 
+class _OwnThreadsForward:
+    """A forward with threads of its own (as the onnxruntime runner declares itself)."""
+
+    own_threads = True
+
+    def __init__(self, model):
+        self.model, self.threads_seen = model, []
+
+    def __call__(self, images):
+        self.threads_seen.append(torch.get_num_threads())
+        return self.model(images)
+
+
+def test_tensor_ops_beside_an_engine_with_its_own_threads_run_on_one_thread():
+    model = _tiny_model()
+    images, labels = _data()
+    forward = _OwnThreadsForward(model)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = evaluate(model, (images, labels), forward=forward, tta="flip")
+        assert forward.threads_seen and set(forward.threads_seen) == {1}
+        assert torch.get_num_threads() == 2  # restored afterwards
+    finally:
+        torch.set_num_threads(previous)
+    assert result.top1 == evaluate(model, (images, labels), tta="flip").top1
+
+
 def test_empty_data_is_an_error():
     with pytest.raises(EvaluationError, match="empty"):
         evaluate(_tiny_model(), (torch.zeros(0, 3, 8, 8), torch.zeros(0, dtype=torch.long)))

@@ -87,6 +87,12 @@ def test_a_checksum_valid_file_that_does_not_load_is_rebuilt(model, cache_dir, t
     assert path.read_bytes() != b"not an onnx model"
 
 
+def test_only_onnxruntime_declares_threads_of_its_own(model, cache_dir, no_export):
+    # predict and evaluate run the tensor ops around such an engine on one PyTorch thread.
+    assert make_runner(model, engine="onnxruntime", cache_dir=cache_dir).own_threads is True
+    assert make_runner(model, engine="torch").own_threads is False
+
+
 def test_torch_runner_is_eager_fp32(model):
     images = torch.randn(4, 3, 32, 32)
     with torch.inference_mode():

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from resnetv2.device import engine_threads
 from resnetv2.evaluation.metrics import DEFAULT_TOPK, EvalAccumulator, EvalResult, EvaluationError
 from resnetv2.tta import check_tta, tta_probabilities
 
@@ -170,7 +171,9 @@ def evaluate(
 
     accumulator = EvalAccumulator(len(class_names), topk=topk) if class_names else None
     auto_preprocess: Preprocess | None = None
-    with eval_mode(model):
+    # An engine with threads of its own (onnxruntime) gets the tensor ops around it on one
+    # PyTorch thread, as in ``predict``.
+    with eval_mode(model), engine_threads(forward):
         for images, labels in _progress(batches, total, progress, description):
             images = images.to(device, non_blocking=True)
             labels = labels.to(device, non_blocking=True)

@@ -37,6 +37,8 @@ class TorchRunner:
     """Eager PyTorch: the reference every other engine is held to."""
 
     name = "torch"
+    # PyTorch's own intra-op threads compute the forward pass.
+    own_threads = False
 
     def __init__(self, model: nn.Module, device: Any = None, precision: str = "fp32") -> None:
         import torch
@@ -61,6 +63,10 @@ class OnnxRuntimeRunner:
 
     name = "onnxruntime"
     precision = "fp32"
+    # The session computes with its own worker threads: the tensor ops around a batch
+    # (normalise, mirror, softmax) belong on one PyTorch thread, see
+    # :func:`resnetv2.device.one_intra_op_thread`.
+    own_threads = True
 
     def __init__(self, path: str | os.PathLike[str], threads: int | None = None) -> None:
         import onnxruntime as ort
