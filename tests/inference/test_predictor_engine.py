@@ -51,6 +51,8 @@ class _RecordingRunner:
 
     def __init__(self, name: str, model) -> None:
         self.name, self.model, self.threads = name, model, []
+        # As the real runners declare it: only onnxruntime computes with threads of its own.
+        self.own_threads = name == "onnxruntime"
 
     def __call__(self, batch):
         self.threads.append(torch.get_num_threads())
