@@ -58,8 +58,39 @@ def norm_act_layer(norm: Norm = "batch", *, eps: float = 1e-5, groups: int = 32)
     return partial(BatchNormAct2d, eps=eps)
 
 
+#: Strided 1×1 convs with fewer input channels than this are computed as subsample + 1×1.
+#: oneDNN's ``jit_1x1`` weight-gradient kernel (bundled with torch ≤ 2.14.1 at least) sizes
+#: its "reduce-to-unit-stride" workspace by the channel block (8 on AVX2, 16 on AVX-512)
+#: instead of the real channel count when the input is channels_last (NHWC) and has fewer
+#: channels than one block, and writes past it: heap corruption, aborts, or a silently
+#: wrong weight gradient (oneDNN issue 6035, "1x1 convolution backward_weights writes past
+#: the rtus workspace (nhwc, IC < ic_block)"). 16 covers both ISAs' block.
+SAFE_STRIDED_1X1_CHANNELS = 16
+
+
+class SubsampledPointwiseConv(nn.Conv2d):
+    """A strided, unpadded 1×1 conv computed as ``conv1x1(x[:, :, ::s, ::s])``.
+
+    The two are the same function — a 1×1 kernel at stride ``s`` reads exactly the pixels
+    the subsample keeps — but this form reaches oneDNN as a stride-1 1×1 conv and so never
+    the faulty strided kernel above. It stays an ``nn.Conv2d`` with the same parameters, so
+    state dicts, initialisation, Keras conversion and export treat it as any other conv.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sh, sw = self.stride
+        return F.conv2d(x[:, :, ::sh, ::sw], self.weight, self.bias)
+
+
 def conv2d(cin: int, cout: int, kernel: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
-    """A conv with 'same'-style padding (k // 2), the padding every reference uses here."""
+    """A conv with 'same'-style padding (k // 2), the padding every reference uses here.
+
+    Every conv the spec builds comes from here, so this is the one place that keeps strided
+    1×1 convs on few channels away from oneDNN's faulty kernel (see
+    :data:`SAFE_STRIDED_1X1_CHANNELS`).
+    """
+    if kernel == 1 and stride > 1 and cin < SAFE_STRIDED_1X1_CHANNELS:
+        return SubsampledPointwiseConv(cin, cout, 1, stride=stride, padding=0, bias=bias)
     return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=bias)
 
 
