@@ -78,7 +78,20 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         {"choices": config_choices("schedule.name")},
     ),
     ("--warmup-epochs", "schedule.warmup_epochs", {"type": float}),
-    ("--epochs", "train.epochs", {"type": int, "metavar": "N"}),
+    (
+        "--epochs",
+        "train.epochs",
+        {"type": int, "metavar": "N", "help": "epochs (with --time: the most epochs)"},
+    ),
+    (
+        "--time",
+        "train.time",
+        {
+            "metavar": "DURATION",
+            "help": "wall-clock budget for the whole run (90s, 10m, 1.5h): plans the steps "
+            "from the measured speed, re-plans each epoch, ends with the schedule annealed",
+        },
+    ),
     ("--seed", "train.seed", {"type": int}),
     ("--label-smoothing", "train.label_smoothing", {"type": float}),
     ("--grad-clip", "train.grad_clip", {"type": float, "metavar": "NORM"}),
@@ -102,6 +115,15 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("--channels-last", "train.channels_last", {"choices": config_choices("train.channels_last")}),
     ("--threads", "train.threads", {"type": int, "metavar": "N", "help": "CPU threads"}),
+    (
+        "--tune",
+        "train.tune",
+        {
+            "choices": config_choices("train.tune"),
+            "help": "time a few steps first to choose --channels-last and --threads where "
+            "unset (auto: CPU runs of 1,000+ steps or --time 60s+; --no-tune = off)",
+        },
+    ),
     ("--keep-checkpoints", "callbacks.keep_checkpoints", {"type": int, "metavar": "N"}),
     (
         "--init-weights",
@@ -204,6 +226,13 @@ def register(subparsers) -> None:
         parser.add_argument(
             flag, dest=_dest(key), action="store_const", const=False, help=f"{text} [config: {key}]"
         )
+    parser.add_argument(
+        "--no-tune",
+        dest=_dest("train.tune"),
+        action="store_const",
+        const="off",
+        help="skip the machine probe (same as --tune off)",
+    )
     add_spec_arguments(parser)
     accept_depth_list(parser)  # --depth 20,56,110: a sweep (resnetv2.cli.sweep)
     parser.set_defaults(func=run)
@@ -263,6 +292,11 @@ def build_config(args: argparse.Namespace):
         overrides["data.image_size"] = size[0] if size[0] == size[1] else list(size)
     for _, key, _ in _SWITCHES + _OFF_SWITCHES:
         overrides[key] = getattr(args, _dest(key))
+    if overrides["train.time"] is not None and overrides["train.epochs"] is None:
+        # A budget replaces the recipe's epoch count: epochs cap it only when asked to.
+        from resnetv2.config.validate import MAX_EPOCHS
+
+        overrides["train.epochs"] = MAX_EPOCHS
     if args.early_stopping is not None:
         overrides["callbacks.early_stopping"] = {
             **(config_to_dict(config)["callbacks"]["early_stopping"] or {}),
@@ -298,10 +332,14 @@ def run(args: argparse.Namespace) -> int:
 
     if isinstance(args.depth, list):
         return run_sweep(args, run)
+    from resnetv2.engine.budget import now, process_age
+
+    started = now() - process_age()  # a --time budget counts the command's start-up too
     config = build_config(args)
     try:
         result = train(
             config,
+            started=started,
             out=args.out,
             resume=args.resume,
             resume_force=args.resume_force,

@@ -171,11 +171,19 @@ class TrainSection:
     ``checkpoint_activations`` (``null``: off) recomputes activations in backward to save
     memory (Chen et al. 2016): ``sqrt`` segments, ``unit`` (every residual unit, also ``-1``)
     or a segment count (:mod:`resnetv2.nn.recompute`).
+    ``time`` (``--time``; ``90s``, ``10m``, ``1.5h`` or seconds) is a wall-clock budget for
+    the whole run: the number of steps is planned from the measured speed and re-planned each
+    epoch, the schedule ends annealed on time, and ``epochs`` becomes a cap
+    (:mod:`resnetv2.engine.budget`). Validation stores it in seconds.
+    ``tune`` times a few training steps before a CPU run to choose ``channels_last`` and
+    ``threads`` where they are left open (``auto``: runs of 1,000+ steps or a 60 s+ budget;
+    :mod:`resnetv2.engine.probe`).
     ``memory_check`` refuses a run whose estimated memory exceeds the device's available
     memory before anything is allocated (:mod:`resnetv2.memory.preflight`).
     """
 
     epochs: int = 10
+    time: float | str | None = None
     seed: int = 0
     deterministic: bool = False
     label_smoothing: float = 0.0
@@ -187,6 +195,7 @@ class TrainSection:
     amp: Literal["auto", "on", "off"] = "auto"
     val_tta: Literal["none", "flip"] = "none"
     channels_last: Literal["auto", "on", "off"] = "auto"
+    tune: Literal["auto", "on", "off"] = "auto"
     sync_bn: bool = False
     threads: int | None = None
     checkpoint_activations: int | str | None = None

@@ -175,6 +175,18 @@ def _check_ranges(config: TrainConfig) -> None:
     )
     need(o.amsgrad is False or o.name in ("adam", "adamw"), "optim.amsgrad needs adam or adamw")
     need(1 <= t.epochs <= MAX_EPOCHS, f"train.epochs must be in 1..{MAX_EPOCHS:,}, got {t.epochs}")
+    if t.time is not None:
+        from resnetv2.config.duration import parse_duration
+
+        t.time = parse_duration(t.time)
+        sched = config.schedule
+        need(
+            sched.name != "plateau" and sched.plateau is None,
+            "--time (train.time) plans the learning-rate schedule as a function of progress; "
+            "reduce-on-plateau (schedule.name plateau / schedule.plateau) follows the "
+            "validation metric instead and cannot be planned: use --schedule cosine, "
+            "onecycle, multistep or constant with --time",
+        )
     need(
         0 <= t.seed <= MAX_SEED,
         f"train.seed must be in 0..{MAX_SEED} (2**63 - 1), got {short_repr(t.seed)}",

@@ -31,8 +31,36 @@ class StepSchedule:
     base_lr: float
     total_steps: int
     steps_per_epoch: int
+    #: ``(at_step, at_position, end_step)`` after a budget re-plan: from ``at_step`` the
+    #: schedule's position runs from ``at_position`` to ``total_steps`` by ``end_step``.
+    warp: tuple[int, float, int] | None = None
+
+    def position(self, step: int) -> float:
+        """Where in the schedule (in steps of ``total_steps``) the run is at ``step``."""
+        if self.warp is None:
+            return float(step)
+        at_step, at_position, end_step = self.warp
+        if end_step <= at_step:
+            return float(self.total_steps)
+        rate = (self.total_steps - at_position) / (end_step - at_step)
+        return min(at_position + (step - at_step) * rate, float(self.total_steps))
+
+    def replan(self, at_step: int, end_step: int, *, first: bool = False) -> None:
+        """End the schedule at ``end_step`` instead; only the part after ``at_step`` changes.
+
+        The first plan of a budgeted run (``first``) sets the length outright: the steps so
+        far were its warm-up, and with a length from a measurement rather than a guess every
+        schedule keeps its exact shape (warm-up epochs, milestones, one-cycle phases). Later
+        plans stretch or shrink what is left, so the learning rate stays continuous.
+        """
+        if first:
+            self.total_steps = max(int(end_step), 1)
+            self.warp = None
+        else:
+            self.warp = (int(at_step), self.position(at_step), int(end_step))
 
     def __call__(self, step: int) -> float:
+        step = self.position(step)  # type: ignore[assignment]
         c = self.config
         warmup_steps = round(c.warmup_epochs * self.steps_per_epoch)
         if c.name != "onecycle" and step < warmup_steps:
@@ -153,11 +181,20 @@ class LRController:
         return self.plateau.step(value, self.lr_at(step))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"plateau": self.plateau.state_dict() if self.plateau else None}
+        warp = self.schedule.warp
+        return {
+            "plateau": self.plateau.state_dict() if self.plateau else None,
+            "total_steps": self.schedule.total_steps,
+            "warp": list(warp) if warp is not None else None,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.plateau is not None and state.get("plateau") is not None:
             self.plateau.load_state_dict(state["plateau"])
+        if state.get("total_steps") is not None:  # absent in states saved before budgets
+            self.schedule.total_steps = int(state["total_steps"])
+            warp = state.get("warp")
+            self.schedule.warp = (int(warp[0]), float(warp[1]), int(warp[2])) if warp else None
 
 
 def build_lr_controller(

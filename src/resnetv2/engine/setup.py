@@ -9,12 +9,15 @@ manager, all set as the trainer's attributes. :func:`log_run_start` logs the run
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from resnetv2.engine import model_setup
+from resnetv2.config.validate import MAX_EPOCHS
+from resnetv2.engine import model_setup, probe
+from resnetv2.engine.budget import BudgetPlanner
 from resnetv2.engine.callbacks import EarlyStopping
 from resnetv2.engine.data import (
     DataError,
@@ -93,6 +96,17 @@ def build_run(trainer: Trainer) -> None:
     )
     trainer.steps_per_epoch = len(trainer.train_loader)
     trainer.lr = build_lr_controller(cfg.schedule, cfg.optim.lr, t.epochs, trainer.steps_per_epoch)
+    trainer.budget = None
+    if t.time is not None:
+        trainer.budget = BudgetPlanner(
+            float(t.time),
+            steps_per_epoch=trainer.steps_per_epoch,
+            max_steps=t.epochs * trainer.steps_per_epoch,
+            batch_size=cfg.data.batch_size,
+            num_val=data.num_val,
+            started=trainer.clock_started,
+        )
+    trainer.tuning = _tune(trainer, model, cfg, data)
     trainer.forward_model = _forward_model(trainer, model, compile=t.compile)
     if trainer.ctx.enabled:
         # Dropout / drop-path masks must differ between processes.
@@ -114,6 +128,56 @@ def build_run(trainer: Trainer) -> None:
     )
 
 
+def _tune(trainer: Trainer, model: nn.Module, cfg, data) -> dict | None:
+    """Run the machine probe where it applies and apply its choice (:mod:`.probe`)."""
+    t = cfg.train
+    total = t.epochs * trainer.steps_per_epoch
+    why_not = probe.should_probe(
+        t.tune,
+        device=trainer.device,
+        deterministic=t.deterministic,
+        resuming=trainer.resuming,
+        total_steps=total,
+        budget=t.time,
+    )
+    if why_not is not None:
+        return None
+    current = probe.Setting(trainer.channels_last, torch.get_num_threads())
+    options = probe.candidates(
+        current,
+        tune_format=t.channels_last == "auto",
+        tune_threads=t.threads is None,
+        cores=os.cpu_count() or 1,
+    )
+    if len(options) < 2:
+        return None
+    per_process = max(1, cfg.data.batch_size // trainer.ctx.world_size)
+    height, width = data.image_size
+    result = probe.probe(
+        model,
+        current,
+        options,
+        batch_shape=(per_process, data.in_channels, height, width),
+        num_classes=data.num_classes,
+        amp=trainer.amp,
+        limit=probe.probe_limit(t.time),
+        # --tune on asks for the probe whatever the run's length: only the 10 s cap holds.
+        expected_steps=None if t.time is not None or t.tune == "on" else total,
+    )
+    trainer.log.info("%s", result.describe())
+    apply_tuning(trainer, model, result.chosen.channels_last, result.chosen.threads)
+    return result.to_dict()
+
+
+def apply_tuning(trainer: Trainer, model: nn.Module, channels_last: bool, threads: int) -> None:
+    """Use a probe's choice: the model's memory format and the intra-op thread count."""
+    if channels_last != trainer.channels_last:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        model.to(memory_format=fmt)
+        trainer.channels_last = channels_last
+    torch.set_num_threads(threads)
+
+
 def _forward_model(trainer: Trainer, model: nn.Module, *, compile: bool) -> nn.Module:
     """``model`` as the training step calls it: wrapped in DDP and/or ``torch.compile``."""
     forward_model: nn.Module = model
@@ -132,7 +196,7 @@ def log_run_start(trainer: Trainer) -> None:
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     trainer.log.info(
         "training %s: %s, %s params (%s trainable, %s frozen), %d train / %d val images "
-        "(%s), %d epochs of %d steps on %s%s -> %s",
+        "(%s), %s of %s on %s%s -> %s",
         cfg.name,
         f"depth-{spec.depth} {spec.block} net",
         f"{trainer.num_params:,}",
@@ -141,12 +205,25 @@ def log_run_start(trainer: Trainer) -> None:
         data.num_train,
         data.num_val,
         data.source,
-        cfg.train.epochs,
-        trainer.steps_per_epoch,
+        _epochs_text(cfg.train),
+        _plural(trainer.steps_per_epoch, "step"),
         trainer.device,
         f" x{ctx.world_size} processes" if ctx.enabled else "",
         trainer.run_dir,
     )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _epochs_text(t) -> str:
+    if t.time is None:
+        return _plural(t.epochs, "epoch")
+    from resnetv2.engine.progress import format_duration
+
+    cap = "" if t.epochs >= MAX_EPOCHS else f", at most {_plural(t.epochs, 'epoch')}"
+    return f"a {format_duration(float(t.time))} budget (epochs planned from the speed{cap})"
 
 
 __all__ = ["build_run", "log_run_start"]

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from resnetv2.config import TrainConfig, dump_yaml
 from resnetv2.device import resolve_device
+from resnetv2.engine import budget as budgets
 from resnetv2.engine import distributed as ddp
 from resnetv2.engine.callbacks import CSVLogger, TensorBoardLogger, check_finite_loss
 from resnetv2.engine.metrics import validate
@@ -79,8 +80,11 @@ class Trainer(TrainerStateMixin):
         data=None,
         runs_root: str = "runs",
         stop_after_epochs: int | None = None,
+        started: float | None = None,
     ) -> None:
         self.started = time.perf_counter()
+        #: Where a --time budget's clock starts (the CLI passes the process start).
+        self.clock_started = budgets.now() if started is None else started
         self.config = config
         self.stop_after_epochs = stop_after_epochs
         self.quiet = quiet
@@ -130,7 +134,7 @@ class Trainer(TrainerStateMixin):
         check_every = 1 if self.device.type == "cpu" else 25
         bar = EpochProgress(
             epoch,
-            t.epochs,
+            self._epochs_label(),
             self.steps_per_epoch,
             self.train_loader.position,
             enabled=self.progress and self.ctx.is_main,
@@ -158,7 +162,7 @@ class Trainer(TrainerStateMixin):
                     self.ema.update(self.model)
                 self.global_step += 1
                 message = self.timer.step()
-                if message is not None:
+                if message is not None and self.budget is None:
                     self.log.info(message)
                 n = labels.shape[0]
                 loss_sum += loss.detach().double() * n
@@ -168,6 +172,8 @@ class Trainer(TrainerStateMixin):
                 if ddp.broadcast_flag(stop.signum is not None, self.ctx, self.device):
                     completed = False
                     break
+                if self.budget is not None and self._budget_step():
+                    break  # the budget's last step: this epoch ends here and is validated
         finally:
             bar.close()
         self._check_loss(loss_sum / max(count, 1), epoch, lr)
@@ -177,6 +183,39 @@ class Trainer(TrainerStateMixin):
         self.running[2] += sums[2]
         self.running[3] += time.perf_counter() - started
         return completed
+
+    # ------------------------------------------------------------------ budget
+    def _epochs_label(self) -> int:
+        """The epoch count shown in progress lines: planned under a budget, else the config's."""
+        if self.budget is not None and self.budget.planned_steps is not None:
+            return max(1, math.ceil(self.budget.planned_epochs))
+        return self.config.train.epochs
+
+    def _budget_done(self) -> bool:
+        planned = self.budget.planned_steps if self.budget is not None else None
+        return planned is not None and self.global_step >= planned
+
+    def _budget_step(self) -> bool:
+        """Count a step against the budget (the first plan comes after a warm-up); True when
+        the plan's last step is done."""
+        if self.budget.after_step(self.global_step):
+            self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=True)
+            self.log.info("%s", self.budget.describe())
+            self.timer.epochs = self._epochs_label()
+        return self._budget_done()
+
+    def _budget_replan(self, epoch: int) -> None:
+        """Re-plan at an epoch end from this epoch's measured times (rest of schedule only)."""
+        first = self.budget.planned_steps is None
+        self.budget.end_epoch(self.global_step)
+        self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=first)
+        self.log.info(
+            "%s after epoch %d: %s",
+            "plan" if first else "re-plan",
+            epoch + 1,
+            self.budget.describe(),
+        )
+        self.timer.epochs = self._epochs_label()
 
     def _check_loss(self, loss: torch.Tensor, epoch: int, lr: float) -> None:
         value = float(loss.detach())
@@ -204,8 +243,14 @@ class Trainer(TrainerStateMixin):
             "train_loss": loss_sum / max(count, 1),
             "train_acc": correct / max(count, 1),
         }
+        if self.budget is not None:
+            self.budget.begin_validation()
         row.update(self._evaluate())
         row["lr"] = self.lr.lr_at(max(self.global_step - 1, 0))
+        if self.budget is not None:
+            self.budget.end_validation()
+            if not self._budget_done():
+                self._budget_replan(epoch)
         row["seconds"] = seconds
         row["images_per_second"] = count / seconds if seconds > 0 else 0.0
         row["elapsed"] = self.timer.elapsed
@@ -223,13 +268,19 @@ class Trainer(TrainerStateMixin):
         stop = False
         if self.early_stopping is not None and self.early_stopping.step(row):
             stop = True
+        if self.budget is not None:
+            self.budget.begin_checkpoint()
         self._save_checkpoint(is_best=is_best)
+        if self.budget is not None:
+            self.budget.end_checkpoint()
         if self.ctx.is_main:
             CSVLogger(self.run_dir / "metrics.csv").write_all(self.history)
             if self.tensorboard is not None:
                 self.tensorboard.log_epoch(row)
         eta = self.timer.end_epoch(epoch + 1)
-        self.log.info(format_summary(row, self.config.train.epochs, is_best, eta))
+        if self.budget is not None:
+            eta = max(self.budget.left - self.budget.finish_seconds, 0.0)
+        self.log.info(format_summary(row, self._epochs_label(), is_best, eta))
         if reduced:
             self.log.info(
                 "reduce-on-plateau: learning rate now %.3g", self.lr.lr_at(self.global_step)
@@ -290,11 +341,17 @@ class Trainer(TrainerStateMixin):
         )
         if not self.resuming:
             log_run_start(self)
+        if self.budget is not None:
+            self.budget.begin_session(self.global_step)
         stopped_early = False
         session_epochs = 0
         try:
             with StopSignals() as stop:
-                while self.train_loader.epoch < cfg.train.epochs and not stopped_early:
+                while (
+                    self.train_loader.epoch < cfg.train.epochs
+                    and not stopped_early
+                    and not self._budget_done()
+                ):
                     if self.stop_after_epochs is not None and (
                         session_epochs >= self.stop_after_epochs
                     ):
@@ -343,6 +400,10 @@ class Trainer(TrainerStateMixin):
             "val_tta": self.config.train.val_tta,
             "wall_seconds": self.timer.elapsed,
         }
+        if self.budget is not None:
+            results["budget"] = self.budget.results()
+        if self.tuning is not None:
+            results["tuning"] = self.tuning
         if self.init_info is not None:
             results["init_weights"] = self.init_info
         if self.ctx.is_main:
@@ -377,9 +438,12 @@ def train(
     progress: bool = True,
     data=None,
     stop_after_epochs: int | None = None,
+    started: float | None = None,
 ) -> TrainResult:
     """Train ``config`` into a run folder (``out``, or a fresh ``runs/<name>-<time>``), or
-    continue the run in ``resume``. ``stop_after_epochs`` pauses (checkpointed) after that
+    continue the run in ``resume``. ``started`` is the :func:`resnetv2.engine.budget.now`
+    time a ``--time`` budget counts from (default: when the trainer is made).
+    ``stop_after_epochs`` pauses (checkpointed) after that
     many epochs of this session, for time-limited jobs (the result then has ``paused``).
     Raises :class:`TrainingInterrupted` after SIGTERM/SIGINT (a checkpoint is written
     first)."""
@@ -392,6 +456,7 @@ def train(
         progress=progress,
         data=data,
         stop_after_epochs=stop_after_epochs,
+        started=started,
     )
     return trainer.fit()
 

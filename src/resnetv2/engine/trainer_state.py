@@ -42,6 +42,8 @@ class TrainerStateMixin:
             "early_stopping": self.early_stopping.state_dict() if self.early_stopping else None,
             "resume_key": self.key,
             "init_weights": self.init_info,
+            "budget": self.budget.state_dict() if self.budget is not None else None,
+            "tuning": self.tuning,
         }
 
     def _weights_metadata(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -121,6 +123,17 @@ class TrainerStateMixin:
         self.running = [float(v) for v in state["running"]]
         if state.get("init_weights") is not None:
             self.init_info = dict(state["init_weights"])
+        if state.get("tuning") and not state["tuning"].get("skipped"):
+            # The first session's probe decided the layout and threads; results stay exact.
+            from resnetv2.engine.setup import apply_tuning
+
+            tuning = state["tuning"]
+            apply_tuning(self, self.model, bool(tuning["channels_last"]), int(tuning["threads"]))
+            self.tuning = dict(tuning)
+        if self.budget is not None and state.get("budget") is not None:
+            self.budget.load_state_dict(state["budget"])
+        elif self.budget is not None and self.history:  # a budget added on resume
+            self.budget.elapsed_before = float(self.history[-1].get("elapsed", 0.0))
         if self.early_stopping is not None and state.get("early_stopping"):
             self.early_stopping.load_state_dict(state["early_stopping"])
         self.log.info(
