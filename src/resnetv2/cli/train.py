@@ -270,6 +270,7 @@ def _resume_config_path(run: str) -> Path:
 def build_config(args: argparse.Namespace):
     """The recipe/config named by the flags, with every flag applied on top."""
     from resnetv2.config import (
+        HEAD_OPTION_NAMES,
         apply_overrides,
         config_from_dict,
         config_to_dict,
@@ -303,6 +304,9 @@ def build_config(args: argparse.Namespace):
             "patience": args.early_stopping,
         }
     options = spec_options_from_args(args)
+    if args.preset is not None or args.depth is not None or set(options) - HEAD_OPTION_NAMES:
+        # The command line names the architecture: a budget-native recipe's choice yields.
+        overrides["model.by_budget"] = []
     if args.preset is None and args.depth is None and getattr(args, _dest("model.init_weights")):
         # Fine-tuning uses the weights' own architecture: the recipe's model gives way, and
         # the flags' spec options (e.g. --head dense) shape the new head.

@@ -21,6 +21,7 @@ from resnetv2.config.recipes import (
 from resnetv2.config.sections import (
     DEFAULT_RECIPE,
     HEAD_OPTION_NAMES,
+    BudgetNet,
     CallbacksConfig,
     ConfigError,
     DataConfig,
@@ -35,6 +36,7 @@ from resnetv2.config.sections import (
 from resnetv2.config.validate import config_from_dict, config_to_dict
 
 __all__ = [
+    "BudgetNet",
     "DEFAULT_RECIPE",
     "HEAD_OPTION_NAMES",
     "dump_yaml",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,6 +13,17 @@ DEFAULT_RECIPE = "digits"
 
 class ConfigError(ResNetV2Error, ValueError):
     """A recipe or config is invalid: unknown key, wrong type or out-of-range value."""
+
+
+@dataclass
+class BudgetNet:
+    """One candidate net of a budget-native recipe (``model.by_budget``): ``depth`` and spec
+    ``options`` as in :class:`ModelConfig`, chosen when ``min_epochs`` of it fit the budget."""
+
+    min_epochs: float = 0.0
+    depth: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
 
 
 @dataclass
@@ -28,6 +40,11 @@ class ModelConfig:
     the data's classes (``options.head: dense`` for the tutorial's dense head).
     ``freeze: backbone`` trains the head only (frozen BatchNorm keeps its statistics);
     ``none`` trains everything, the pretrained layers at ``backbone_lr_scale`` × the lr.
+
+    ``by_budget`` (budget-native recipes): candidate nets, largest first. With a ``--time``
+    budget the trainer times a step of each and trains the first whose ``min_epochs`` fit
+    (:mod:`resnetv2.engine.net_choice`); without a budget, or when the command line names the
+    architecture, the list is ignored and ``depth``/``options`` are trained.
     """
 
     preset: str | None = None
@@ -36,6 +53,7 @@ class ModelConfig:
     init_weights: str | None = None
     freeze: Literal["backbone", "none"] = "none"
     backbone_lr_scale: float = 1.0
+    by_budget: list[BudgetNet] = field(default_factory=list)
 
     def architecture_given(self) -> bool:
         """Whether a preset, depth or backbone option is set (not only head options)."""
@@ -214,6 +232,13 @@ class TrainConfig:
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     name: str = "custom"
     description: str = ""
+
+    def with_net(self, net: BudgetNet) -> TrainConfig:
+        """This config training ``net`` (one of ``model.by_budget``), the list resolved."""
+        model = dataclasses.replace(
+            self.model, depth=net.depth, options=dict(net.options), preset=None, by_budget=[]
+        )
+        return dataclasses.replace(self, model=model)
 
     def build_spec(self, *, num_classes: int | None = None, in_channels: int | None = None):
         """The :class:`ResNetV2Spec` this config describes (data-derived fields filled in)."""

@@ -271,6 +271,13 @@ def config_from_dict(data: Mapping[str, Any], *, check_spec: bool = True) -> Tra
                 config.build_spec(num_classes=10, in_channels=3)
         except SpecError as exc:
             raise ConfigError(f"model: {exc}") from exc
+        for i, net in enumerate(config.model.by_budget):
+            if not 0 <= net.min_epochs <= MAX_EPOCHS:
+                raise ConfigError(f"model.by_budget[{i}].min_epochs must be in 0..{MAX_EPOCHS:,}")
+            try:
+                config.with_net(net).build_spec(num_classes=10, in_channels=3)
+            except SpecError as exc:
+                raise ConfigError(f"model.by_budget[{i}]: {exc}") from exc
     return config
 
 

@@ -17,6 +17,7 @@ probe may spend, so it stays the user's choice (``--compile``).
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -104,6 +105,53 @@ def choose(timings: dict[Setting, float], current: Setting) -> Setting:
     return best
 
 
+def timed_step(
+    model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, *, amp: bool, channels_last: bool
+) -> float:
+    """Seconds of one training step (forward, backward, optimiser) on ``x``, ``y``."""
+    xs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    t0 = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        logits = model(xs)
+    loss = F.cross_entropy(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return time.perf_counter() - t0
+
+
+def seconds_per_step(
+    model: nn.Module,
+    *,
+    batch_shape: tuple[int, int, int, int],
+    num_classes: int,
+    amp: bool,
+    channels_last: bool,
+    steps: int = 2,
+    give_up_after: float = math.inf,
+) -> float:
+    """A fresh model's training step time: the fastest of ``steps`` after one warm-up step
+    (or the warm-up step's own time, when it took longer than ``give_up_after`` seconds).
+
+    Leaves the global random state as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = model.train()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        x = torch.randn(batch_shape)
+        y = torch.randint(0, max(num_classes, 1), (batch_shape[0],))
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
+        warm = timed_step(model, optimizer, x, y, amp=amp, channels_last=channels_last)
+        if warm > give_up_after:
+            return warm
+        return min(
+            timed_step(model, optimizer, x, y, amp=amp, channels_last=channels_last)
+            for _ in range(steps)
+        )
+
+
 def probe_limit(budget: float | None) -> float:
     """Seconds a probe may take: :data:`PROBE_SECONDS`, and 2 % of a budget."""
     return PROBE_SECONDS if budget is None else min(PROBE_SECONDS, PROBE_SHARE * budget)
@@ -167,21 +215,17 @@ def probe(
         def step(setting: Setting) -> float:
             torch.set_num_threads(setting.threads)
             m, opt = copies[setting.channels_last]
-            xs = x.contiguous(memory_format=torch.channels_last) if setting.channels_last else x
-            t0 = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-                logits = m(xs)
-            loss = F.cross_entropy(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return time.perf_counter() - t0
+            return timed_step(m, opt, x, y, amp=amp, channels_last=setting.channels_last)
 
         try:
-            warm = {s: step(s) for s in options}  # first steps: allocation, kernel selection
-            if expected_steps is not None:
-                limit = min(limit, PROBE_SHARE * expected_steps * min(warm.values()))
-            per_round = sum(warm.values())
+            warm: dict[Setting, float] = {}
+            for s in options:  # first steps: allocation, kernel selection
+                warm[s] = step(s)
+                if expected_steps is not None:
+                    limit = min(limit, PROBE_SHARE * expected_steps * min(warm.values()))
+                if time.perf_counter() - started > limit:
+                    break
+            per_round = sum(warm.values()) * len(options) / len(warm)
             rounds = min(3, int((limit - (time.perf_counter() - started)) // per_round))
             if rounds < 1:
                 return ProbeResult(

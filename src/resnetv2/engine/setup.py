@@ -9,6 +9,7 @@ manager, all set as the trainer's attributes. :func:`log_run_start` logs the run
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,8 @@ import torch
 from torch import nn
 
 from resnetv2.config.validate import MAX_EPOCHS
-from resnetv2.engine import model_setup, probe
+from resnetv2.engine import budget as budgets
+from resnetv2.engine import model_setup, net_choice, probe
 from resnetv2.engine.budget import BudgetPlanner
 from resnetv2.engine.callbacks import EarlyStopping
 from resnetv2.engine.data import (
@@ -71,6 +73,19 @@ def build_run(trainer: Trainer) -> None:
         raise DataError("data: the training and validation sets must both be non-empty")
     trainer.data = data
     trainer.log.info("data: %s", data.summary())
+    trainer.net_choice = None
+    if cfg.model.by_budget:
+        if t.time is not None and not finetuning and not trainer.resuming:
+            left = (
+                float(t.time) - (budgets.now() - trainer.clock_started) - BudgetPlanner.FINISH_BASE
+            )
+            cfg, trainer.net_choice = net_choice.choose_net(
+                cfg, data, amp=trainer.amp, channels_last=trainer.channels_last, seconds_left=left
+            )
+            trainer.log.info("%s", net_choice.describe(trainer.net_choice, float(t.time)))
+        else:  # no budget: the recipe's own depth and options, and config.yaml says so
+            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, by_budget=[]))
+        trainer.config = cfg
     if not finetuning and t.memory_check:  # refuse what cannot fit, before allocating
         preflight_training(cfg, data, trainer.device, trainer.ctx.world_size, amp=trainer.amp)
     model, finetune_groups = model_setup.build_model(

@@ -404,6 +404,8 @@ class Trainer(TrainerStateMixin):
             results["budget"] = self.budget.results()
         if self.tuning is not None:
             results["tuning"] = self.tuning
+        if self.net_choice is not None:
+            results["net_choice"] = self.net_choice
         if self.init_info is not None:
             results["init_weights"] = self.init_info
         if self.ctx.is_main:
