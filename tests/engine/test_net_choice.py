@@ -51,7 +51,12 @@ def test_the_command_line_architecture_overrides_the_recipes_choice():
     parser = build_parser()
     plain = build_config(parser.parse_args(["train", "--recipe", "cifar-cpu", "--time", "30m"]))
     assert [n.note for n in plain.model.by_budget] == ["wide14-s2", "wide8-s2"]
-    for flags in (["--preset", "preresnet20"], ["--depth", "8"], ["--units", "2,2,2"], ["--widths", "32,64,128"]):
+    for flags in (
+        ["--preset", "preresnet20"],
+        ["--depth", "8"],
+        ["--units", "2,2,2"],
+        ["--widths", "32,64,128"],
+    ):
         config = build_config(parser.parse_args(["train", "--recipe", "cifar-cpu", *flags]))
         assert config.model.by_budget == [], flags
     headed = build_config(parser.parse_args(["train", "--recipe", "cifar-cpu", "--head", "dense"]))
