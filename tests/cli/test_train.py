@@ -355,3 +355,18 @@ def test_units_alone_replace_the_recipes_depth():
     assert [s.width for s in spec.stages] == [32, 64, 128]
     both = build_config(build_parser().parse_args([*argv, "--depth", "20"]))
     assert both.build_spec().block == "bottleneck"  # an explicit depth still picks the block
+
+
+@pytest.mark.slow
+def test_ddp_budget_run_ends_on_every_process_at_the_same_step(tmp_path):
+    """Each process plans from its own clock; they must agree, or one would wait forever in
+    the next all-reduce for a process that has stopped."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    cmd += ["--master-port", str(free_port()), "-m", "resnetv2", "train", *TINY]
+    cmd += ["--time", "20s", "--batch-size", "32", "--out", str(tmp_path / "two")]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((tmp_path / "two" / "results.json").read_text())
+    last = CheckpointManager(tmp_path / "two" / "checkpoints").load_latest()
+    assert results["world_size"] == 2 and last.step == results["budget"]["planned_steps"]

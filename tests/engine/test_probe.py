@@ -47,6 +47,7 @@ def test_the_current_setting_stays_unless_another_is_clearly_faster():
         ({"deterministic": True}, "--deterministic"),
         ({"resuming": True}, "resumed runs"),
         ({"total_steps": 999}, "a short run (999 steps)"),
+        ({"world_size": 2}, "multi-process runs"),
     ],
 )
 def test_when_the_probe_does_not_run(kwargs, reason):
@@ -57,6 +58,7 @@ def test_when_the_probe_does_not_run(kwargs, reason):
         "resuming": False,
         "total_steps": 5000,
         "budget": None,
+        "world_size": 1,
     }
     assert reason in probe.should_probe(**{**base, **kwargs})
     assert probe.should_probe(**base) is None

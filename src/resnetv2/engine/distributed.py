@@ -98,6 +98,16 @@ def broadcast_flag(flag: bool, ctx: DistContext, device: torch.device) -> bool:
     return bool(tensor.item() > 0)
 
 
+def agree_min(value: int, ctx: DistContext, device: torch.device) -> int:
+    """The smallest of every rank's ``value`` (e.g. a budget plan made from each rank's
+    clock: all ranks must stop at the same step, or the last all-reduce waits forever)."""
+    if not ctx.enabled:
+        return value
+    tensor = torch.tensor([float(value)], device=device, dtype=torch.float64)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor.item())
+
+
 def gather_rng_states(ctx: DistContext) -> list[torch.Tensor]:
     """Every rank's CPU RNG state (rank order), so a resume restores each rank's dropout."""
     state = torch.get_rng_state()

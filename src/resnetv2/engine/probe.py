@@ -165,6 +165,7 @@ def should_probe(
     resuming: bool,
     total_steps: int,
     budget: float | None,
+    world_size: int = 1,
 ) -> str | None:
     """``None`` when the probe should run, else why not (``train.tune``: auto / on / off)."""
     if setting == "off":
@@ -175,6 +176,8 @@ def should_probe(
         return "--deterministic (thread counts change the arithmetic)"
     if resuming:
         return "resumed runs keep their first session's settings"
+    if world_size > 1:
+        return "multi-process runs (each process would choose for itself)"
     if setting == "auto" and total_steps < MIN_STEPS and (budget is None or budget < MIN_BUDGET):
         return f"a short run ({total_steps} steps)"
     return None

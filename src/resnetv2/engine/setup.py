@@ -154,6 +154,7 @@ def _tune(trainer: Trainer, model: nn.Module, cfg, data) -> dict | None:
         resuming=trainer.resuming,
         total_steps=total,
         budget=t.time,
+        world_size=trainer.ctx.world_size,
     )
     if why_not is not None:
         return None

@@ -199,15 +199,23 @@ class Trainer(TrainerStateMixin):
         """Count a step against the budget (the first plan comes after a warm-up); True when
         the plan's last step is done."""
         if self.budget.after_step(self.global_step):
+            self._agree_on_plan()
             self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=True)
             self.log.info("%s", self.budget.describe())
             self.timer.epochs = self._epochs_label()
         return self._budget_done()
 
+    def _agree_on_plan(self) -> None:
+        """Every process adopts the shortest plan, so all stop at the same step."""
+        if self.ctx.enabled:
+            planned = ddp.agree_min(self.budget.planned_steps, self.ctx, self.device)
+            self.budget.planned_steps = planned
+
     def _budget_replan(self, epoch: int) -> None:
         """Re-plan at an epoch end from this epoch's measured times (rest of schedule only)."""
         first = self.budget.planned_steps is None
         self.budget.end_epoch(self.global_step)
+        self._agree_on_plan()
         self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=first)
         self.log.info(
             "%s after epoch %d: %s",
