@@ -24,11 +24,11 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnetv2.errors import ResNetV2Error
+from resnetv2.export_result import PARITY_BATCHES, ExportError, ExportResult
 
 if TYPE_CHECKING:  # torch is imported where used, so `resnetv2 --help` starts fast
     import torch
@@ -37,44 +37,6 @@ if TYPE_CHECKING:  # torch is imported where used, so `resnetv2 --help` starts f
 FORMATS = ("onnx", "torch-export", "keras")
 SUFFIXES = {"onnx": ".onnx", "torch-export": ".pt2", "keras": ".keras"}
 DEFAULT_OPSET = 18
-PARITY_BATCHES = (1, 7)
-
-
-class ExportError(ResNetV2Error, RuntimeError):
-    """An export failed, or its output differs from the eager model's; nothing was written."""
-
-
-@dataclass
-class ExportResult:
-    """Where an export went and how far its outputs are from the eager model's, per batch."""
-
-    path: Path
-    format: str
-    input_shape: tuple[int, ...]
-    max_abs_diff: dict[int, float] = field(default_factory=dict)
-    tolerance: float = 1e-4
-    checker: str = ""
-    output_scale: float = 1.0
-
-    @property
-    def allowed(self) -> float:
-        """``tolerance`` for outputs of magnitude ≤ 1; scaled with larger outputs, because
-        float32 rounding error grows with the values (random nets reach logits of 1e6)."""
-        return self.tolerance * max(1.0, self.output_scale)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.max_abs_diff) and max(self.max_abs_diff.values()) <= self.allowed
-
-    def summary(self) -> str:
-        diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in sorted(self.max_abs_diff.items()))
-        check = f"{self.checker}; " if self.checker else ""
-        verdict = "passed" if self.passed else "FAILED"
-        scale = f" × max|output| {self.output_scale:.3g}" if self.output_scale > 1 else ""
-        return (
-            f"{self.format} → {self.path} (input {list(self.input_shape)}); {check}parity "
-            f"{verdict} (max |diff| {diffs}; tolerance {self.tolerance:g}{scale})"
-        )
 
 
 def default_input_shape(model: nn.Module) -> tuple[int, int, int]:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from resnetv2.errors import ResNetV2Error
+from resnetv2.preprocessing_spec import default_preprocessing
 from resnetv2.spec import ResNetV2Spec
 
 #: File name of the weights inside a run folder (written by ``resnetv2 train``).
@@ -49,17 +50,6 @@ def resolve_weights_path(path: str | os.PathLike[str]) -> Path:
     if not p.exists():
         raise FileNotFoundError(f"no such weights file or run folder: {p}")
     return p
-
-
-def default_preprocessing(spec: ResNetV2Spec, input_size: int | None = None) -> dict[str, Any]:
-    size = input_size or (224 if spec.stem_type.startswith("conv7x7") else 32)
-    return {
-        "input_size": [size, size],
-        "in_channels": spec.in_channels,
-        "mean": [0.5] * spec.in_channels,
-        "std": [0.5] * spec.in_channels,
-        "interpolation": "bilinear",
-    }
 
 
 def save_model(
@@ -205,7 +195,7 @@ def save_pretrained(
     """
     import json
 
-    from resnetv2 import __version__
+    from resnetv2._version import __version__
     from resnetv2.io import read_weights_metadata
     from resnetv2.io.atomic import atomic_write_text
     from resnetv2.nn.model import spec_of

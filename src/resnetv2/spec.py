@@ -281,6 +281,15 @@ def stem_out_channels(spec: ResNetV2Spec) -> int:
     return spec.in_channels if spec.stem_type == "none" else spec.stem_width
 
 
+def total_reduction(spec: ResNetV2Spec) -> int:
+    """How many times smaller than the input the last feature map is: the ImageNet stems'
+    stride-2 conv and max-pool (4), times every stage's stride."""
+    reduction = 4 if spec.stem_type.startswith("conv7x7") else 1
+    for stage in spec.stages:
+        reduction *= stage.stride
+    return reduction
+
+
 def conv_has_bias(spec: ResNetV2Spec, role: ConvRole) -> bool:
     """Whether a conv in ``role`` (stem, shortcut, inner, last) carries a bias."""
     check_choice("conv role", role, CONV_ROLES)  # a typo would otherwise read as "no bias"

@@ -297,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
     from resnetv2.engine import NonFiniteLossError, TrainingInterrupted, train
 
     if isinstance(args.depth, list):
-        return run_sweep(args, run)
+        return run_sweep(args, run, build_config)
     config = build_config(args)
     try:
         result = train(

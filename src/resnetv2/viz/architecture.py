@@ -13,38 +13,11 @@ so the layout can be tested without reading pixels; :func:`plot_architecture` dr
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from resnetv2.analysis import analyze, stem_stats, unit_stats
 from resnetv2.spec import ResNetV2Spec, UnitSpec, conv_has_bias, iter_units, stem_out_channels
-
-SHORTCUT_COLOURS = {"identity": "#2e7d32", "projection": "#ef6c00", "subsample": "#6a1b9a"}
-STRIDE_COLOUR = "#c62828"
-
-
-@dataclass(frozen=True)
-class DiagramBox:
-    """One box of the diagram.
-
-    ``kind`` is ``stem``, ``stage`` (a stage's panel title), ``unit`` or ``head``;
-    ``column`` is 0 for the stem, ``s + 1`` for stage ``s``, ``len(stages) + 1`` for the head.
-    ``repeat`` is how many identical consecutive units the box stands for. ``strided`` lists
-    the indices of ``lines`` that carry a stride (drawn in red).
-    """
-
-    kind: str
-    column: int
-    title: str
-    lines: tuple[str, ...]
-    repeat: int = 1
-    shortcut: str | None = None
-    stride: int = 1
-    strided: tuple[int, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return "\n".join((self.title, *self.lines))
+from resnetv2.viz.diagram import DiagramBox, draw_diagram
 
 
 def _si(n: float) -> str:
@@ -260,8 +233,6 @@ def plot_architecture(
     dpi: int = 150,
 ) -> Path:
     """Draw the architecture diagram of ``spec`` to ``path`` (PNG, or SVG/PDF by suffix)."""
-    from resnetv2.viz.diagram import draw_diagram
-
     path = Path(path)
     boxes = architecture_boxes(spec, input_size)
     return draw_diagram(boxes, diagram_title(spec, input_size), path, dpi=dpi)
