@@ -3,18 +3,26 @@
 - the import contract in ``pyproject.toml`` (``[tool.importlinter]``: the layer order and a
   torch-free spec layer) holds, and it does catch an upward import made inside a function;
 - no import cycle among the package's modules, imports inside functions included (only
-  ``if TYPE_CHECKING:`` blocks are exempt).
+  ``if TYPE_CHECKING:`` blocks are exempt);
+- no two exception classes share a name, so catching one never misses its namesake.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
+import pkgutil
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import grimp
+
+import resnetv2
+import resnetv2.errors
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "resnetv2"
@@ -128,3 +136,40 @@ def test_the_cycle_check_finds_a_cycle():
     cycles = import_cycles(graph)
     assert len(cycles) == 1
     assert {"resnetv2.preprocessing_spec", "resnetv2.nn.model"} <= set(cycles[0])
+
+
+def package_modules() -> list[ModuleType]:
+    """Every module of the package, imported (``__main__`` would run the CLI: left out)."""
+    modules = [resnetv2]
+    for info in pkgutil.walk_packages(resnetv2.__path__, prefix=f"{PACKAGE}."):
+        if info.name == f"{PACKAGE}.__main__":
+            continue
+        try:
+            modules.append(importlib.import_module(info.name))
+        except ImportError:  # only the optional Keras twin may be missing
+            if not info.name.startswith(f"{PACKAGE}.keras"):
+                raise
+    return modules
+
+
+def exception_classes(modules: list[ModuleType]) -> dict[str, set[str]]:
+    """Exception class name → the qualified names of the distinct classes found with it."""
+    found: dict[str, set[str]] = {}
+    for module in modules:
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, BaseException) and obj.__module__.startswith(PACKAGE):
+                found.setdefault(obj.__name__, set()).add(f"{obj.__module__}.{obj.__qualname__}")
+    return found
+
+
+def test_no_two_exception_classes_share_a_name():
+    shared = {k: v for k, v in exception_classes(package_modules()).items() if len(v) > 1}
+    assert shared == {}
+
+
+def test_the_exception_name_check_finds_a_duplicate():
+    """Two modules that each define a ``DataError`` are reported."""
+    other = ModuleType("resnetv2_namesake")
+    other.DataError = type("DataError", (ValueError,), {"__module__": other.__name__})
+    found = exception_classes([resnetv2.errors, other])
+    assert found["DataError"] == {"resnetv2.errors.DataError", "resnetv2_namesake.DataError"}
