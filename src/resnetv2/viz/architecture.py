@@ -16,7 +16,14 @@ import os
 from pathlib import Path
 
 from resnetv2.analysis import analyze, stem_stats, unit_stats
-from resnetv2.spec import ResNetV2Spec, UnitSpec, conv_has_bias, iter_units, stem_out_channels
+from resnetv2.spec import (
+    ResNetV2Spec,
+    UnitSpec,
+    conv_has_bias,
+    iter_units,
+    stem_out_channels,
+    unit_convs,
+)
 from resnetv2.viz.diagram import DiagramBox, draw_diagram
 
 
@@ -66,25 +73,15 @@ def _unit_lines(spec: ResNetV2Spec, unit: UnitSpec, out_hw, drop: tuple[float, f
         lines.append(f"{norm} (pre-activation)")
     else:
         lines.append("no pre-act (stem ends in BN-ReLU)")
-    inner, last = conv_has_bias(spec, "inner"), conv_has_bias(spec, "last")
-    if unit.block == "bottleneck":
-        convs = [
-            (1, unit.in_channels, unit.width, "conv1", inner),
-            (3, unit.width, unit.width, "conv2", inner),
-            (1, unit.width, unit.out_channels, "conv3", last),
-        ]
-    else:
-        convs = [
-            (3, unit.in_channels, unit.width, "conv1", inner),
-            (3, unit.width, unit.out_channels, "conv2", last),
-        ]
-    for i, (k, cin, cout, name, bias) in enumerate(convs):
+    convs = unit_convs(spec, unit)
+    for i, conv in enumerate(convs.branch):
         if i:
             lines.append(norm)
-        stride = unit.stride if unit.stride_on == name else 1
-        if stride > 1:
+        if conv.stride > 1:
             strided.append(len(lines))
-        lines.append(_conv(k, cin, cout, stride, bias))
+        lines.append(
+            _conv(conv.kernel_size, conv.in_channels, conv.out_channels, conv.stride, conv.bias)
+        )
     if drop[1] > 0:
         rate = f"{drop[0]:.3f}" if drop[0] == drop[1] else f"{drop[0]:.3f}–{drop[1]:.3f}"
         lines.append(f"drop-path {rate}")
@@ -93,12 +90,11 @@ def _unit_lines(spec: ResNetV2Spec, unit: UnitSpec, out_hw, drop: tuple[float, f
     elif unit.shortcut == "subsample":
         strided.append(len(lines))
         lines.append(f"⊕ subsampled identity  /{unit.stride}")
-    else:
-        bias = conv_has_bias(spec, "shortcut")
-        if unit.stride > 1:
+    elif (proj := convs.shortcut) is not None:
+        if proj.stride > 1:
             strided.append(len(lines))
         lines.append(
-            "⊕ projection " + _conv(1, unit.in_channels, unit.out_channels, unit.stride, bias)
+            "⊕ projection " + _conv(1, proj.in_channels, proj.out_channels, proj.stride, proj.bias)
         )
         seen = "pre-activated" if spec.shortcut_input == "preact" and unit.preact else "raw"
         lines.append(f"   on the {seen} input")
