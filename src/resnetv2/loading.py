@@ -122,9 +122,9 @@ def load_model(
 def check_weights_metadata(metadata: dict[str, Any], spec: ResNetV2Spec, source) -> None:
     """Refuse class names and preprocessing metadata the model cannot be used with.
 
-    Checked at load, where the metadata is consumed: an ``input_size`` of ``[0, 0]`` or
-    ``[200000, 200000]`` used to make ``predict`` call every good image corrupt, and a short
-    ``class_names`` list silently fell back to numbers.
+    Checked at load, where the metadata is consumed: unchecked, an ``input_size`` of
+    ``[0, 0]`` or ``[200000, 200000]`` makes ``predict`` call every good image corrupt, and a
+    short ``class_names`` list silently falls back to numbers.
     """
     from resnetv2.data.load import check_image_size
     from resnetv2.data.preprocessing import Preprocessing

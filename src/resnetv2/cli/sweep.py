@@ -22,7 +22,7 @@ from resnetv2.cli.spec_args import int_list
 
 
 def depth_list(text: str) -> int | list[int]:
-    """``--depth`` for train: one depth (an int, as before) or a comma list to sweep."""
+    """``--depth`` for train: one depth (an int) or a comma list to sweep."""
     values = int_list(text)
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"each depth once, please: {text!r}")
