@@ -1,5 +1,6 @@
 """The Keras twin builds each unit's convs as :func:`resnetv2.spec.unit_convs` describes them
-(the PyTorch builder is held to the same list in tests/nn/test_unit_convs.py)."""
+(the PyTorch builder is held to the same list in tests/nn/test_unit_convs.py, on the
+specs of ``UNIT_CONV_CASES`` in tests/conftest.py)."""
 
 import pytest
 
@@ -9,17 +10,6 @@ from resnetv2.spec import iter_units, stem_out_channels, unit_convs
 keras = pytest.importorskip("keras")
 
 from resnetv2.keras.builder import build_spec  # noqa: E402
-
-SPECS = [
-    (8, {"block": "basic"}),
-    (11, {}),
-    (29, {"stride_at": "first_3x3", "conv_bias": "all"}),
-    (20, {"block": "basic", "stride_at": "last_unit", "conv_bias": "keras"}),
-    (29, {"stride_at": "last_unit", "shortcut_input": "raw"}),
-    (14, {"layout": "imagenet", "width_multiplier": 0.25, "stem_type": "conv7x7_maxpool"}),
-    ("resnetv2_50", {"width_multiplier": 0.125}),
-    ("keras_resnet50v2", {"width_multiplier": 0.125}),
-]
 
 
 def _padding(model, layer) -> int:
@@ -36,8 +26,8 @@ def _padding(model, layer) -> int:
     return top
 
 
-@pytest.mark.parametrize(("model", "options"), SPECS)
-def test_every_unit_builds_the_described_convs(model, options):
+def test_every_unit_builds_the_described_convs(unit_conv_case):
+    model, options = unit_conv_case
     spec = resnetv2.make_spec(model, **options)
     kmodel = build_spec(spec)
     convs = {layer.name: layer for layer in kmodel.layers if isinstance(layer, keras.layers.Conv2D)}

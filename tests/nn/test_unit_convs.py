@@ -6,26 +6,11 @@ basic and bottleneck units, each ``stride_at`` and projection, subsample and ide
 shortcuts. The Keras twin is held to the same list in tests/keras/test_keras_unit_convs.py.
 """
 
-import pytest
 from torch import nn
 
 import resnetv2
 from resnetv2.nn.model import make_unit, spec_norm_layer
 from resnetv2.spec import iter_units, stem_out_channels, unit_convs
-
-# (model, options): each stride_at with both blocks, all three shortcuts, all bias rules.
-SPECS = [
-    (8, {"block": "basic"}),
-    (11, {}),
-    (29, {"stride_at": "first_3x3", "conv_bias": "all"}),
-    (20, {"block": "basic", "stride_at": "last_unit", "conv_bias": "keras"}),
-    (29, {"stride_at": "last_unit", "shortcut_input": "raw"}),
-    (14, {"layout": "imagenet", "width_multiplier": 0.25, "stem_type": "conv7x7_maxpool"}),
-    ("resnetv2_18", {"width_multiplier": 0.25}),
-    ("resnetv2_50", {"width_multiplier": 0.25}),
-    ("keras_resnet50v2", {"width_multiplier": 0.125}),
-    ("seed", {"depth": 20}),
-]
 
 
 def _described(spec, unit):
@@ -50,8 +35,8 @@ def _built(module: nn.Module):
     }
 
 
-@pytest.mark.parametrize(("model", "options"), SPECS)
-def test_every_unit_builds_the_described_convs(model, options):
+def test_every_unit_builds_the_described_convs(unit_conv_case):
+    model, options = unit_conv_case
     spec = resnetv2.make_spec(model, **options)
     units = list(iter_units(spec, stem_out_channels(spec)))
     norm = spec_norm_layer(spec)
@@ -59,11 +44,11 @@ def test_every_unit_builds_the_described_convs(model, options):
         assert _built(make_unit(spec, unit, norm)) == _described(spec, unit), unit
 
 
-def test_the_specs_cover_every_shortcut_and_strided_conv():
-    """The list above reaches projection and subsample shortcuts and strides on conv1 and
+def test_the_specs_cover_every_shortcut_and_strided_conv(unit_conv_cases):
+    """The cases (``UNIT_CONV_CASES`` in tests/conftest.py) reach projection and subsample shortcuts and strides on conv1 and
     conv2, so a rule that differed in any of them would fail a case."""
     seen = set()
-    for model, options in SPECS:
+    for model, options in unit_conv_cases:
         spec = resnetv2.make_spec(model, **options)
         for unit in iter_units(spec, stem_out_channels(spec)):
             seen.add(unit.shortcut)
