@@ -24,6 +24,8 @@ from resnetv2.spec import (
     stem_out_channels,
     unit_convs,
 )
+from resnetv2.viz.diagram import SHORTCUT_COLOURS as SHORTCUT_COLOURS  # re-exported
+from resnetv2.viz.diagram import STRIDE_COLOUR as STRIDE_COLOUR  # re-exported
 from resnetv2.viz.diagram import DiagramBox, draw_diagram
 
 
