@@ -24,3 +24,30 @@ def _isolated_export_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RESNETV2_CACHE_DIR", str(tmp_path_factory.mktemp("export-cache")))
         yield
+
+
+# Specs that reach every unit layout: each stride_at with both blocks, identity, projection
+# and subsample shortcuts, every bias rule, CIFAR and ImageNet stems. The PyTorch and Keras
+# builders are both held to resnetv2.spec.unit_convs on these (tests/nn, tests/keras).
+UNIT_CONV_CASES = [
+    (8, {"block": "basic"}),
+    (11, {}),
+    (29, {"stride_at": "first_3x3", "conv_bias": "all"}),
+    (20, {"block": "basic", "stride_at": "last_unit", "conv_bias": "keras"}),
+    (29, {"stride_at": "last_unit", "shortcut_input": "raw"}),
+    (14, {"layout": "imagenet", "width_multiplier": 0.25, "stem_type": "conv7x7_maxpool"}),
+    ("resnetv2_18", {"width_multiplier": 0.25}),
+    ("resnetv2_50", {"width_multiplier": 0.125}),
+    ("keras_resnet50v2", {"width_multiplier": 0.125}),
+    ("seed", {"depth": 20}),
+]
+
+
+def pytest_generate_tests(metafunc):
+    if "unit_conv_case" in metafunc.fixturenames:
+        metafunc.parametrize("unit_conv_case", UNIT_CONV_CASES, ids=str)
+
+
+@pytest.fixture
+def unit_conv_cases():
+    return UNIT_CONV_CASES

@@ -6,19 +6,13 @@
 >>> spec = resnetv2.make_spec(1001)               # the pure-data architecture
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from resnetv2._version import __version__
 from resnetv2.analysis import analyze, count_flops, count_params
 from resnetv2.depth import units_for_depth, valid_depths
 from resnetv2.errors import DepthError, PresetError, ResNetV2Error, SpecError
 from resnetv2.options import make_spec
 from resnetv2.presets import list_presets
 from resnetv2.spec import ResNetV2Spec, StageSpec
-
-try:
-    __version__ = version("resnetv2")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0"
 
 __all__ = [
     "DepthError",

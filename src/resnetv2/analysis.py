@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resnetv2.spec import ResNetV2Spec, UnitSpec, conv_has_bias, iter_units, stem_out_channels
+from resnetv2.spec import (
+    ResNetV2Spec,
+    UnitSpec,
+    conv_has_bias,
+    iter_units,
+    stem_out_channels,
+    unit_convs,
+)
 
 
 @dataclass(frozen=True)
@@ -71,34 +78,23 @@ def stem_stats(spec: ResNetV2Spec, size: tuple[int, int]) -> LayerGroupStats:
 
 
 def unit_stats(spec: ResNetV2Spec, unit: UnitSpec, size: tuple[int, int]) -> tuple[int, int, tuple]:
-    """``(params, flops, output_size)`` of one residual unit."""
-    out_hw = _down(size, unit.stride)
-    inner = conv_has_bias(spec, "inner")
-    last = conv_has_bias(spec, "last")
-    params = 2 * unit.in_channels if unit.preact else 0
+    """``(params, flops, output_size)`` of one residual unit (its convs: :func:`unit_convs`)."""
+    params = 2 * unit.in_channels if unit.preact else 0  # norm1's scale and shift
     flops = 0
-    if unit.block == "bottleneck":
-        hw1 = out_hw if unit.stride_on == "conv1" else size
-        convs = [
-            _conv(unit.in_channels, unit.width, 1, inner, hw1),
-            _conv(unit.width, unit.width, 3, inner, out_hw),
-            _conv(unit.width, unit.out_channels, 1, last, out_hw),
-        ]
-        params += 4 * unit.width
-    else:
-        convs = [
-            _conv(unit.in_channels, unit.width, 3, inner, out_hw),
-            _conv(unit.width, unit.out_channels, 3, last, out_hw),
-        ]
-        params += 2 * unit.width
-    if unit.shortcut == "projection":
-        convs.append(
-            _conv(unit.in_channels, unit.out_channels, 1, conv_has_bias(spec, "shortcut"), out_hw)
-        )
-    for p, f in convs:
+    hw = size
+    convs = unit_convs(spec, unit)
+    for i, conv in enumerate(convs.branch):
+        if i:
+            params += 2 * conv.in_channels  # the norm-activation before this conv
+        hw = _down(hw, conv.stride)
+        p, f = _conv(conv.in_channels, conv.out_channels, conv.kernel_size, conv.bias, hw)
         params += p
         flops += f
-    return params, flops, out_hw
+    if (proj := convs.shortcut) is not None:
+        p, f = _conv(proj.in_channels, proj.out_channels, 1, proj.bias, _down(size, proj.stride))
+        params += p
+        flops += f
+    return params, flops, hw
 
 
 def head_stats(spec: ResNetV2Spec, size: tuple[int, int]) -> LayerGroupStats:

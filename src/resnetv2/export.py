@@ -24,57 +24,19 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resnetv2.errors import ResNetV2Error
+from resnetv2.export_result import PARITY_BATCHES, ExportError, ExportResult
 
 if TYPE_CHECKING:  # torch is imported where used, so `resnetv2 --help` starts fast
     import torch
     from torch import nn
 
-FORMATS = ("onnx", "torch-export", "keras")
-SUFFIXES = {"onnx": ".onnx", "torch-export": ".pt2", "keras": ".keras"}
 DEFAULT_OPSET = 18
-PARITY_BATCHES = (1, 7)
-
-
-class ExportError(ResNetV2Error, RuntimeError):
-    """An export failed, or its output differs from the eager model's; nothing was written."""
-
-
-@dataclass
-class ExportResult:
-    """Where an export went and how far its outputs are from the eager model's, per batch."""
-
-    path: Path
-    format: str
-    input_shape: tuple[int, ...]
-    max_abs_diff: dict[int, float] = field(default_factory=dict)
-    tolerance: float = 1e-4
-    checker: str = ""
-    output_scale: float = 1.0
-
-    @property
-    def allowed(self) -> float:
-        """``tolerance`` for outputs of magnitude ≤ 1; scaled with larger outputs, because
-        float32 rounding error grows with the values (random nets reach logits of 1e6)."""
-        return self.tolerance * max(1.0, self.output_scale)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.max_abs_diff) and max(self.max_abs_diff.values()) <= self.allowed
-
-    def summary(self) -> str:
-        diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in sorted(self.max_abs_diff.items()))
-        check = f"{self.checker}; " if self.checker else ""
-        verdict = "passed" if self.passed else "FAILED"
-        scale = f" × max|output| {self.output_scale:.3g}" if self.output_scale > 1 else ""
-        return (
-            f"{self.format} → {self.path} (input {list(self.input_shape)}); {check}parity "
-            f"{verdict} (max |diff| {diffs}; tolerance {self.tolerance:g}{scale})"
-        )
 
 
 def default_input_shape(model: nn.Module) -> tuple[int, int, int]:
@@ -100,8 +62,9 @@ def export_model(
     force: bool = False,
     tolerance: float = 1e-4,
     logits: bool = False,
-) -> ExportResult | Path:
-    """Export ``model`` to ``path`` in ``format`` (``onnx``, ``torch-export`` or ``keras``).
+) -> ExportResult:
+    """Export ``model`` to ``path`` in ``format`` (:data:`FORMATS`: ``onnx``, ``torch-export``
+    or ``keras``).
 
     Refuses to overwrite an existing file unless ``force``. Returns an :class:`ExportResult`.
     Raises :class:`ExportError` when the exported model's outputs differ from eager outputs
@@ -109,25 +72,15 @@ def export_model(
     probabilities (``logits=True``: logits); ``input_shape`` does not apply to it (its input
     is the weights' preprocessing size).
     """
-    if format not in FORMATS:
-        raise ResNetV2Error(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format not in EXPORT_FORMATS:
+        raise ResNetV2Error(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
     target = Path(path)
     if target.exists() and not force:
         raise ResNetV2Error(f"{target} exists; pass --force (force=True) to overwrite it")
     if not target.parent.is_dir():
         raise ResNetV2Error(f"folder {target.parent} does not exist")
-    model = model.eval()
-    if format == "keras":
-        return _export_keras(model, target, logits, tolerance)
-    shape = tuple(input_shape or default_input_shape(model))
-    if format == "onnx":
-        return export_onnx(
-            model, target, input_shape=shape, dynamic_batch=dynamic_batch, opset=opset,
-            tolerance=tolerance,
-        )  # fmt: skip
-    return export_program(
-        model, target, input_shape=shape, dynamic_batch=dynamic_batch, tolerance=tolerance
-    )
+    request = ExportRequest(input_shape, dynamic_batch, opset, tolerance, logits)
+    return EXPORT_FORMATS[format].write(model.eval(), target, request)
 
 
 def _no_grad(fn):
@@ -330,13 +283,63 @@ def export_program(
     return result
 
 
-def _export_keras(model: nn.Module, target: Path, logits: bool, tolerance: float):
+# -- the format registry ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What :func:`export_model` was asked for; each format reads the fields that apply."""
+
+    input_shape: tuple[int, int, int] | None
+    dynamic_batch: bool
+    opset: int
+    tolerance: float
+    logits: bool
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format: its file suffix and the function that writes and checks it."""
+
+    suffix: str
+    write: Callable[[nn.Module, Path, ExportRequest], ExportResult]
+
+
+def _write_onnx(model: nn.Module, target: Path, request: ExportRequest) -> ExportResult:
+    shape = tuple(request.input_shape or default_input_shape(model))
+    return export_onnx(
+        model, target, input_shape=shape, dynamic_batch=request.dynamic_batch,
+        opset=request.opset, tolerance=request.tolerance,
+    )  # fmt: skip
+
+
+def _write_program(model: nn.Module, target: Path, request: ExportRequest) -> ExportResult:
+    shape = tuple(request.input_shape or default_input_shape(model))
+    return export_program(
+        model, target, input_shape=shape, dynamic_batch=request.dynamic_batch,
+        tolerance=request.tolerance,
+    )  # fmt: skip
+
+
+def _write_keras(model: nn.Module, target: Path, request: ExportRequest) -> ExportResult:
     """The stand-alone ``.keras`` (raw pixels in, probabilities out unless ``logits``) and
-    its parity check against PyTorch; see :mod:`resnetv2.keras.standalone`."""
+    its parity check against PyTorch; see :mod:`resnetv2.keras.standalone`. Its input is the
+    weights' preprocessing size, so ``input_shape`` does not apply."""
     try:
         from resnetv2.keras.export import export_keras_checked
     except ImportError as exc:
         raise ResNetV2Error(
             f"--format keras needs the Keras extra (pip install 'resnetv2[keras]'): {exc}"
         ) from None
-    return export_keras_checked(model, target, logits=logits, tolerance=tolerance)
+    return export_keras_checked(model, target, logits=request.logits, tolerance=request.tolerance)
+
+
+#: Every export format by name: the CLI's ``--format`` choices and default suffixes come from
+#: its keys, so a new format is one entry here (and its writer) plus its test.
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    "onnx": ExportFormat(".onnx", _write_onnx),
+    "torch-export": ExportFormat(".pt2", _write_program),
+    "keras": ExportFormat(".keras", _write_keras),
+}
+FORMATS = tuple(EXPORT_FORMATS)
+SUFFIXES = {name: fmt.suffix for name, fmt in EXPORT_FORMATS.items()}

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from resnetv2.errors import ResNetV2Error
+from resnetv2.preprocessing_spec import default_preprocessing
 from resnetv2.spec import ResNetV2Spec
 
 #: File name of the weights inside a run folder (written by ``resnetv2 train``).
@@ -49,17 +50,6 @@ def resolve_weights_path(path: str | os.PathLike[str]) -> Path:
     if not p.exists():
         raise FileNotFoundError(f"no such weights file or run folder: {p}")
     return p
-
-
-def default_preprocessing(spec: ResNetV2Spec, input_size: int | None = None) -> dict[str, Any]:
-    size = input_size or (224 if spec.stem_type.startswith("conv7x7") else 32)
-    return {
-        "input_size": [size, size],
-        "in_channels": spec.in_channels,
-        "mean": [0.5] * spec.in_channels,
-        "std": [0.5] * spec.in_channels,
-        "interpolation": "bilinear",
-    }
 
 
 def save_model(
@@ -132,9 +122,9 @@ def load_model(
 def check_weights_metadata(metadata: dict[str, Any], spec: ResNetV2Spec, source) -> None:
     """Refuse class names and preprocessing metadata the model cannot be used with.
 
-    Checked at load, where the metadata is consumed: an ``input_size`` of ``[0, 0]`` or
-    ``[200000, 200000]`` used to make ``predict`` call every good image corrupt, and a short
-    ``class_names`` list silently fell back to numbers.
+    Checked at load, where the metadata is consumed: unchecked, an ``input_size`` of
+    ``[0, 0]`` or ``[200000, 200000]`` makes ``predict`` call every good image corrupt, and a
+    short ``class_names`` list silently falls back to numbers.
     """
     from resnetv2.data.load import check_image_size
     from resnetv2.data.preprocessing import Preprocessing
@@ -205,7 +195,7 @@ def save_pretrained(
     """
     import json
 
-    from resnetv2 import __version__
+    from resnetv2._version import __version__
     from resnetv2.io import read_weights_metadata
     from resnetv2.io.atomic import atomic_write_text
     from resnetv2.nn.model import spec_of

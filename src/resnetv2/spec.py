@@ -277,8 +277,89 @@ def iter_units(spec: ResNetV2Spec, in_channels: int | None = None) -> Iterator[U
             k += 1
 
 
+@dataclass(frozen=True)
+class ConvSpec:
+    """One convolution of a residual unit, as every builder and estimate must see it.
+
+    ``name`` is the module path inside the unit (``conv1``…``conv3``, ``downsample.conv``:
+    timm's names; the Keras twin writes ``.`` as ``_``). ``role`` is what
+    :func:`conv_has_bias` decides ``bias`` by. Padding is ``kernel_size // 2``, so a conv maps
+    ``H`` to ``floor((H - 1) / stride) + 1``.
+    """
+
+    name: str
+    role: ConvRole
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    bias: bool
+
+    @property
+    def padding(self) -> int:
+        return self.kernel_size // 2
+
+
+@dataclass(frozen=True)
+class UnitConvs:
+    """A unit's convs: the residual ``branch`` in order (each after a norm-activation; the
+    first after ``norm1``, which ``preact=False`` skips) and the projection ``shortcut``
+    (None for identity and subsample shortcuts). Iterating gives all of them."""
+
+    branch: tuple[ConvSpec, ...]
+    shortcut: ConvSpec | None
+
+    def __iter__(self) -> Iterator[ConvSpec]:
+        yield from self.branch
+        if self.shortcut is not None:
+            yield self.shortcut
+
+
+def unit_convs(spec: ResNetV2Spec, unit: UnitSpec) -> UnitConvs:
+    """The convolutions of ``unit``: its residual branch and its projection shortcut.
+
+    The one description of a unit's convs: the analytic counts (:mod:`resnetv2.analysis`), the
+    activation-memory estimate (:mod:`resnetv2.memory.activations`) and the diagram
+    (:mod:`resnetv2.viz.architecture`) read it, and both builders (``nn/blocks.py`` through
+    :func:`resnetv2.nn.model.make_unit`, ``keras/builder.py``) are tested against it.
+    """
+    inner, last = conv_has_bias(spec, "inner"), conv_has_bias(spec, "last")
+
+    def stride(name: str) -> int:
+        return unit.stride if unit.stride_on == name else 1
+
+    if unit.block == "bottleneck":
+        w = unit.width
+        convs = [
+            ConvSpec("conv1", "inner", unit.in_channels, w, 1, stride("conv1"), inner),
+            ConvSpec("conv2", "inner", w, w, 3, stride("conv2"), inner),
+            ConvSpec("conv3", "last", w, unit.out_channels, 1, 1, last),
+        ]
+    else:
+        convs = [
+            ConvSpec("conv1", "inner", unit.in_channels, unit.width, 3, stride("conv1"), inner),
+            ConvSpec("conv2", "last", unit.width, unit.out_channels, 3, 1, last),
+        ]
+    shortcut = None
+    if unit.shortcut == "projection":
+        bias = conv_has_bias(spec, "shortcut")
+        shortcut = ConvSpec(
+            "downsample.conv", "shortcut", unit.in_channels, unit.out_channels, 1, unit.stride, bias
+        )
+    return UnitConvs(tuple(convs), shortcut)
+
+
 def stem_out_channels(spec: ResNetV2Spec) -> int:
     return spec.in_channels if spec.stem_type == "none" else spec.stem_width
+
+
+def total_reduction(spec: ResNetV2Spec) -> int:
+    """How many times smaller than the input the last feature map is: the ImageNet stems'
+    stride-2 conv and max-pool (4), times every stage's stride."""
+    reduction = 4 if spec.stem_type.startswith("conv7x7") else 1
+    for stage in spec.stages:
+        reduction *= stage.stride
+    return reduction
 
 
 def conv_has_bias(spec: ResNetV2Spec, role: ConvRole) -> bool:

@@ -13,7 +13,7 @@ from torch import nn
 from resnetv2.nn import ResidualStages, create_model
 from resnetv2.nn.recompute import (
     CheckpointedStages,
-    CheckpointError,
+    RecomputeError,
     activation_checkpointing,
     checkpoint_modules,
     enable_activation_checkpointing,
@@ -156,7 +156,7 @@ def test_works_inside_user_networks():
 
 @pytest.mark.parametrize("bad", [-2, 1.5, "many", [2]])
 def test_invalid_segments_rejected(bad):
-    with pytest.raises(CheckpointError):
+    with pytest.raises(RecomputeError):
         enable_activation_checkpointing(create_model(20), bad)
 
 
@@ -170,7 +170,7 @@ def test_resolve_segments():
 
 
 def test_non_resnet_rejected():
-    with pytest.raises(CheckpointError, match="no ResNetV2"):
+    with pytest.raises(RecomputeError, match="no ResNetV2"):
         enable_activation_checkpointing(nn.Linear(2, 2))
 
 

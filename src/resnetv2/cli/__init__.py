@@ -56,7 +56,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line, or with ``command`` (a sub-command's name) only that
     sub-command: a command parses its own flags only, and importing the other modules costs
     start-up time that a short ``predict`` would notice."""
-    from resnetv2 import __version__
+    from resnetv2._version import __version__
 
     parser = OneLineParser(
         prog="resnetv2",

@@ -10,6 +10,7 @@ unknown flag is answered with the closest valid one, including the spellings oth
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterable
 
@@ -39,6 +40,11 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "--pretrained": ("--init-weights",),
     "--weights": ("--init-weights",),
 }
+
+
+def is_main_process() -> bool:
+    """Whether this process prints: rank 0 of a ``torchrun`` launch, or a single process."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def add_device_argument(parser: argparse.ArgumentParser, *, dest: str = "device") -> None:

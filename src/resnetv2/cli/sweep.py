@@ -15,12 +15,14 @@ import copy
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from resnetv2.cli.common import is_main_process
 from resnetv2.cli.spec_args import int_list
 
 
 def depth_list(text: str) -> int | list[int]:
-    """``--depth`` for train: one depth (an int, as before) or a comma list to sweep."""
+    """``--depth`` for train: one depth (an int) or a comma list to sweep."""
     values = int_list(text)
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"each depth once, please: {text!r}")
@@ -39,9 +41,16 @@ def accept_depth_list(parser: argparse.ArgumentParser) -> None:
             )
 
 
-def run_sweep(args: argparse.Namespace, train_one: Callable[[argparse.Namespace], int]) -> int:
-    """Train ``args.depth`` (a list) one after another, then print the comparison."""
-    from resnetv2.cli.train import _is_main, build_config
+def run_sweep(
+    args: argparse.Namespace,
+    train_one: Callable[[argparse.Namespace], int],
+    build_config: Callable[[argparse.Namespace], Any],
+) -> int:
+    """Train ``args.depth`` (a list) one after another, then print the comparison.
+
+    ``train_one`` trains one depth's arguments and ``build_config`` turns them into a config
+    (both from :mod:`resnetv2.cli.train`, which calls this: passing them keeps the import
+    one-way)."""
     from resnetv2.compare import compare_runs, format_table
     from resnetv2.engine.runfolder import RunFolderError, new_run_dir
     from resnetv2.errors import ResNetV2Error
@@ -60,7 +69,7 @@ def run_sweep(args: argparse.Namespace, train_one: Callable[[argparse.Namespace]
     parent = new_run_dir(args.out, f"sweep-{children[0][2].name}")
     for depth, child, _ in children:
         child.out = str(parent / f"depth-{depth}")
-        if _is_main():
+        if is_main_process():
             print(f"== depth {depth} -> {child.out}", flush=True)
         code = train_one(child)
         if code:
@@ -68,7 +77,7 @@ def run_sweep(args: argparse.Namespace, train_one: Callable[[argparse.Namespace]
             break
     else:
         code = 0
-    if _is_main():
+    if is_main_process():
         print()
         print(format_table(compare_runs([parent])))
         print(f"sweep folder: {parent} (compare again with `resnetv2 compare {parent}`)")

@@ -335,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
     from resnetv2.engine import NonFiniteLossError, TrainingInterrupted, train
 
     if isinstance(args.depth, list):
-        return run_sweep(args, run)
+        return run_sweep(args, run, build_config)
     from resnetv2.engine.budget import now, process_age
 
     started = now() - process_age()  # a --time budget counts the command's start-up too

@@ -95,6 +95,7 @@ class DataConfig:
     channels: int | None = None
     mean: list[float] | None = None
     std: list[float] | None = None
+    #: ``auto`` or an augmentation preset (checked against the data layer's registry).
     augment: str = "auto"
     batch_size: int = 128
     eval_batch_size: int | None = None

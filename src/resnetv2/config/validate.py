@@ -149,12 +149,27 @@ def _check_name(name: str) -> None:
         )
 
 
+def augment_choices() -> tuple[str, ...]:
+    """``data.augment``'s allowed values: ``auto`` and the keys of the data layer's
+    augmentation registry (:data:`resnetv2.data.augment.AUGMENTATIONS`), so a preset added
+    there is accepted here with no other change.
+
+    Imported when a config is validated, not with this module: the data layer loads torch,
+    which reading or listing configs does not otherwise need.
+    """
+    from resnetv2.data.augment import AUGMENTATIONS
+
+    return ("auto", *AUGMENTATIONS)
+
+
 def _check_ranges(config: TrainConfig) -> None:
     def need(ok: bool, message: str) -> None:
         if not ok:
             raise ConfigError(message)
 
     d, o, s, t = config.data, config.optim, config.schedule, config.train
+    # Refused here, before any data is read, with "did you mean" (a Literal's check).
+    _convert(d.augment, Literal[augment_choices()], "data.augment")
     need(d.batch_size >= 1, f"data.batch_size must be >= 1, got {d.batch_size}")
     need(
         d.eval_batch_size is None or d.eval_batch_size >= 1,

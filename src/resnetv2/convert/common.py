@@ -40,7 +40,7 @@ class ImportedWeights:
     def build_model(self, device: Any = None):
         """A :class:`~resnetv2.nn.ResNetV2` holding these weights (strictly loaded), eval mode."""
         from resnetv2.io.weights import load_state_dict_strict
-        from resnetv2.nn import ResNetV2
+        from resnetv2.nn.model import ResNetV2
 
         model = ResNetV2(self.spec, device=device)
         load_state_dict_strict(model, self.state_dict, source=self.source.get("file"))

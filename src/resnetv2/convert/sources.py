@@ -182,14 +182,14 @@ def load_init_weights(
     :func:`resnetv2.finetune.prepare_finetune` next.
     """
     from resnetv2.io.weights import load_state_dict_strict
-    from resnetv2.nn import ResNetV2, create_model
+    from resnetv2.nn.model import ResNetV2
 
     pretrained = load_weights_source(source, library=library, device=device)
     metadata = dict(getattr(pretrained, "metadata", {}) or {})
     if spec_or_model is None:
         return pretrained, metadata
     if isinstance(spec_or_model, ResNetV2Spec):
-        target = create_model(spec_or_model, device=device)
+        target = ResNetV2(spec_or_model, device=device)
     elif isinstance(spec_or_model, ResNetV2):
         target = spec_or_model
     else:

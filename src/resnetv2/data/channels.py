@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 
 from resnetv2.errors import DataError
+from resnetv2.preprocessing_spec import VALID_CHANNELS
 
-VALID_CHANNELS = (1, 3)
 # Pillow's L = (R * 19595 + G * 38470 + B * 7471 + 0x8000) >> 16
 _LUMA = (19595, 38470, 7471)
 _CHUNK = 4096  # images per step: bounds the int32 temporary for large datasets

@@ -1,10 +1,10 @@
 """Which data a run used: absolute folder paths plus a fingerprint of their files.
 
-``config.yaml`` used to store the data source as typed (``source: photos``), so ``evaluate
-RUN`` or ``--resume RUN`` from another directory failed, or silently used whatever folder of
-that name was there. A run now records the absolute path and a fingerprint — the number of
-image files and a hash of their relative names and sizes — and both commands compare the
-folder they find with it, refusing a moved, swapped or edited dataset with the difference.
+A data source stored as typed (``source: photos``) would make ``evaluate RUN`` or ``--resume
+RUN`` from another directory fail, or silently use whatever folder of that name was there.
+So a run records the absolute path and a fingerprint — the number of image files and a hash
+of their relative names and sizes — and both commands compare the folder they find with it,
+refusing a moved, swapped or edited dataset with the difference.
 Names and sizes (not contents) keep the check to one ``stat`` per file.
 """
 

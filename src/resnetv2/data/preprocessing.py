@@ -3,8 +3,10 @@
 Training builds it from the data it trained on (:meth:`Preprocessing.from_bundle`) and saves
 it in the weights' metadata (:meth:`Preprocessing.to_metadata`); ``evaluate``, ``predict``,
 :class:`~resnetv2.predict.Predictor` and every export read it back
-(:meth:`Preprocessing.from_metadata`). It holds no pixel code of its own: it composes the
-data layer's single implementations, which the cached and streaming loaders use as well —
+(:meth:`Preprocessing.from_metadata`). Its fields and their validation are the torch-free
+:class:`~resnetv2.preprocessing_spec.PreprocessingSpec` it extends (what ``model.preprocessing``
+returns); the pixel code is not its own either: it composes the data layer's single
+implementations, which the cached and streaming loaders use as well —
 
 1. decoding policy: :func:`resnetv2.data.decode.decode_image` (any file → RGB uint8);
 2. resize: :func:`resnetv2.data.resize.resize_pil` (cover the target, then centre-crop; the
@@ -20,95 +22,26 @@ so the same picture gives the same tensor whether it is trained on, evaluated or
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from resnetv2.data.channels import VALID_CHANNELS, convert_channels
+from resnetv2.data.channels import convert_channels
 from resnetv2.data.decode import DecodeOptions, decode_image, to_rgb_array
-from resnetv2.data.resize import INTERPOLATIONS, Interpolation, resize_pil
+from resnetv2.data.resize import resize_pil
 from resnetv2.data.stats import Normalizer
-from resnetv2.errors import DataError
+from resnetv2.preprocessing_spec import PreprocessingError, PreprocessingSpec
 
 
-class PreprocessingError(DataError):
-    """A preprocessing description, or an input, that does not fit the rules."""
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Input size ``(H, W)``, model channels (1 or 3), per-channel ``mean``/``std`` on the
-    0..1 scale, the resize ``interpolation`` and ``crop_pct`` (the centre crop keeps this
-    fraction of a target enlarged to ``floor(size / crop_pct)``; 1.0 = no margin)."""
-
-    input_size: tuple[int, int]
-    in_channels: int = 3
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
-    std: tuple[float, ...] = (0.5, 0.5, 0.5)
-    interpolation: Interpolation = "bilinear"
-    crop_pct: float = 1.0
-
-    def __post_init__(self) -> None:
-        size = tuple(self.input_size)
-        if len(size) != 2 or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in size
-        ):
-            raise PreprocessingError(
-                f"input_size must be two positive ints (H, W), got {self.input_size!r}"
-            )
-        if self.in_channels not in VALID_CHANNELS or isinstance(self.in_channels, bool):
-            raise PreprocessingError(f"in_channels must be 1 or 3, got {self.in_channels!r}")
-        mean = tuple(float(v) for v in self.mean)
-        std = tuple(float(v) for v in self.std)
-        if len(mean) != self.in_channels or len(std) != self.in_channels:
-            raise PreprocessingError(
-                f"mean and std need {self.in_channels} value(s) each, got {len(mean)} and "
-                f"{len(std)}"
-            )
-        if not all(math.isfinite(v) for v in mean) or not all(v > 0 for v in std):
-            raise PreprocessingError(f"mean must be finite and std > 0, got {mean} and {std}")
-        if self.interpolation not in INTERPOLATIONS:
-            raise PreprocessingError(
-                f"interpolation {self.interpolation!r} is not one of {', '.join(INTERPOLATIONS)}"
-            )
-        if not 0 < float(self.crop_pct) <= 1:
-            raise PreprocessingError(f"crop_pct must be in (0, 1], got {self.crop_pct!r}")
-        for name, value in (
-            ("input_size", (int(size[0]), int(size[1]))),
-            ("mean", mean),
-            ("std", std),
-            ("crop_pct", float(self.crop_pct)),
-            ("in_channels", int(self.in_channels)),
-        ):
-            object.__setattr__(self, name, value)
+class Preprocessing(PreprocessingSpec):
+    """A :class:`~resnetv2.preprocessing_spec.PreprocessingSpec` that also applies itself to
+    pixels: files, PIL images, arrays and tensors become uint8 ``[C, H, W]`` at
+    ``input_size`` in the model's channels, and :meth:`normalize` standardises a batch."""
 
     # -- construction and metadata -----------------------------------------------------
-    @classmethod
-    def from_metadata(cls, block: Mapping[str, Any]) -> Preprocessing:
-        """Read the ``preprocessing`` block of a weights file (unknown keys are ignored)."""
-        try:
-            channels = int(block.get("in_channels", 3))
-            size = block["input_size"]
-            return cls(
-                input_size=(int(size[0]), int(size[1])),
-                in_channels=channels,
-                mean=tuple(block.get("mean", [0.5] * channels)),
-                std=tuple(block.get("std", [0.5] * channels)),
-                interpolation=str(block.get("interpolation", "bilinear")),  # type: ignore[arg-type]
-                crop_pct=float(block.get("crop_pct", 1.0)),
-            )
-        except PreprocessingError:
-            raise
-        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
-            raise PreprocessingError(
-                f"invalid preprocessing metadata {block!r}: {type(exc).__name__}: {exc}"
-            ) from None
-
     @classmethod
     def from_model(cls, model: Any) -> Preprocessing:
         """The preprocessing a model's weights were saved with (``model.metadata``)."""
@@ -128,17 +61,6 @@ class Preprocessing:
             mean=tuple(bundle.mean),
             std=tuple(bundle.std),
         )
-
-    def to_metadata(self) -> dict[str, Any]:
-        """The JSON-ready ``preprocessing`` block saved with weights and exports."""
-        return {
-            "input_size": list(self.input_size),
-            "in_channels": self.in_channels,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "interpolation": self.interpolation,
-            "crop_pct": self.crop_pct,
-        }
 
     # -- pixels: everything below returns uint8 [C, H, W] at input_size ----------------
     def decode(self, path: Any, options: DecodeOptions | None = None) -> torch.Tensor:
@@ -210,11 +132,6 @@ class Preprocessing:
         """uint8 (0..255) ``[N, C, H, W]`` → float32, standardised with ``mean``/``std``."""
         return Normalizer(self.mean, self.std, batch.device)(batch)
 
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of one preprocessed image."""
-        return (self.in_channels, *self.input_size)
-
 
 def pixels_uint8(array: Any) -> np.ndarray:
     """``array`` as ``[H, W]`` or ``[H, W, C]`` uint8 pixels by the rule of
@@ -249,13 +166,16 @@ def pixels_uint8(array: Any) -> np.ndarray:
 
 
 def preprocessing_of(
-    value: Preprocessing | Mapping[str, Any] | None, model: Any = None
+    value: PreprocessingSpec | Mapping[str, Any] | None, model: Any = None
 ) -> Preprocessing:
-    """A :class:`Preprocessing` from itself, a metadata dict, or (``None``) the model's."""
+    """A :class:`Preprocessing` from itself, its description (``model.preprocessing``), a
+    metadata dict, or (``None``) the model's."""
     if isinstance(value, Preprocessing):
         return value
     if value is None:
         return Preprocessing.from_model(model)
+    if isinstance(value, PreprocessingSpec):
+        return Preprocessing.from_metadata(value.to_metadata())
     if isinstance(value, Mapping):
         return Preprocessing.from_metadata(value)
     raise PreprocessingError(f"expected a Preprocessing or a dict, got {type(value).__name__}")

@@ -20,14 +20,14 @@ The rule, with the rounding stated (``docs/data.md``, "Preprocessing"):
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image
 
-Interpolation = Literal["bilinear", "bicubic", "nearest"]
-INTERPOLATIONS: tuple[Interpolation, ...] = ("bilinear", "bicubic", "nearest")
+from resnetv2.preprocessing_spec import INTERPOLATIONS as INTERPOLATIONS  # re-exported
+from resnetv2.preprocessing_spec import Interpolation
+
 _RESAMPLE = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,

@@ -14,11 +14,7 @@ import os
 from typing import Any
 
 from resnetv2.config import DataConfig
-from resnetv2.errors import ResNetV2Error
-
-
-class DataError(ResNetV2Error, ValueError):
-    """The training data cannot be used (missing, empty, inconsistent)."""
+from resnetv2.errors import DataError, ResNetV2Error  # one DataError, found here or in data/
 
 
 def load_training_data(config: DataConfig, *, seed: int = 0, progress: bool = True):

@@ -60,8 +60,9 @@ def _plain(value: Any) -> Any:
 
 
 def _absolute_data(key: dict[str, Any]) -> dict[str, Any]:
-    """``key`` with folder sources absolute: runs record them so since issue 10.8, older
-    checkpoints hold them as typed (relative to the directory training ran in)."""
+    """``key`` with folder sources absolute. Runs record absolute paths; checkpoints written
+    by older versions hold them as typed (relative to the directory training ran in), and
+    both must compare equal."""
     from resnetv2.data.fingerprint import absolute_source
 
     data = key.get("data")

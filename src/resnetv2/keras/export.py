@@ -129,7 +129,7 @@ def export_keras_checked(
     import torch
 
     from resnetv2.data.preprocessing import Preprocessing
-    from resnetv2.export import PARITY_BATCHES, ExportError, ExportResult
+    from resnetv2.export_result import PARITY_BATCHES, ExportError, ExportResult
     from resnetv2.io.atomic import atomic_write_with
     from resnetv2.keras.convert import torch_to_keras
     from resnetv2.keras.standalone import build_standalone

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resnetv2.errors import ResNetV2Error
-from resnetv2.spec import ResNetV2Spec, UnitSpec, iter_units, stem_out_channels
+from resnetv2.spec import ResNetV2Spec, UnitSpec, iter_units, stem_out_channels, unit_convs
 
 INT64 = 8
 
@@ -109,15 +109,16 @@ class SavedTensorWalker:
         return saved, size
 
     def unit(self, unit: UnitSpec, size: tuple[int, int]) -> tuple[int, tuple[int, int]]:
-        out_hw = _down(size, unit.stride)
         saved = self.norm_act(unit.in_channels, size) if unit.preact else 0
-        hw1 = out_hw if unit.stride_on == "conv1" else size
-        saved += self.norm_act(unit.width, hw1)  # conv1 output, BN-ReLU, conv2 input
-        if unit.block == "bottleneck":
-            saved += self.norm_act(unit.width, out_hw)  # conv2 output, BN-ReLU, conv3 input
+        hw = size
+        *inner, last = unit_convs(self.spec, unit).branch
+        for conv in inner:  # each output, its BN-ReLU, and the next conv's input
+            hw = _down(hw, conv.stride)
+            saved += self.norm_act(conv.out_channels, hw)
+        hw = _down(hw, last.stride)
         if unit.drop_path > 0:
             saved += self.batch * self.fb  # the per-sample keep mask
-        return saved, out_hw
+        return saved, hw
 
     def head(self, size: tuple[int, int]) -> int:
         spec = self.spec

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from resnetv2.errors import SpecError
+from resnetv2.nn.pretrained_cfg import pretrained_cfg as timm_pretrained_cfg
 from resnetv2.spec import ResNetV2Spec
 
 #: Stem types whose feature is taken after the stem's own BN-ReLU (timm: non-preact stems).
@@ -147,9 +148,7 @@ class ResNetV2Features(nn.Module):
 
     @property
     def pretrained_cfg(self) -> dict[str, Any]:
-        from resnetv2.nn.pretrained_cfg import pretrained_cfg
-
-        return pretrained_cfg(self)
+        return timm_pretrained_cfg(self)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x, stem_feat = run_stem(self.stem, x, self._stem_feature)

@@ -16,11 +16,15 @@ from torch import nn
 
 from resnetv2.errors import SpecError
 from resnetv2.nn.blocks import PreActBasic, PreActBottleneck, PreActUnit
+from resnetv2.nn.checkpointed import checkpoint_stages
 from resnetv2.nn.features import feature_info, run_stem, stem_feature_module, take_indices
 from resnetv2.nn.heads import ClassifierHead, GlobalPool, check_global_pool, make_classifier
 from resnetv2.nn.init import init_weights
 from resnetv2.nn.layers import NormLayer, norm_act_layer
+from resnetv2.nn.pretrained_cfg import model_preprocessing
+from resnetv2.nn.pretrained_cfg import pretrained_cfg as timm_pretrained_cfg
 from resnetv2.nn.stems import make_stem
+from resnetv2.preprocessing_spec import PreprocessingSpec
 from resnetv2.spec import ResNetV2Spec, UnitSpec, conv_has_bias, iter_units, stem_out_channels
 
 
@@ -160,19 +164,17 @@ class ResNetV2(nn.Module):
         return x, intermediates
 
     @property
-    def preprocessing(self):
-        """The :class:`~resnetv2.data.preprocessing.Preprocessing` these weights expect."""
-        from resnetv2.nn.pretrained_cfg import model_preprocessing
-
+    def preprocessing(self) -> PreprocessingSpec:
+        """The :class:`~resnetv2.preprocessing_spec.PreprocessingSpec` these weights expect
+        (:func:`resnetv2.data.preprocessing.preprocessing_of` turns it into the
+        :class:`~resnetv2.data.preprocessing.Preprocessing` that applies it to pixels)."""
         return model_preprocessing(self)
 
     @property
     def pretrained_cfg(self) -> dict:
         """timm's ``pretrained_cfg``, derived from :attr:`preprocessing` (see
         :mod:`resnetv2.nn.pretrained_cfg`)."""
-        from resnetv2.nn.pretrained_cfg import pretrained_cfg
-
-        return pretrained_cfg(self)
+        return timm_pretrained_cfg(self)
 
     @property
     def default_cfg(self) -> dict:
@@ -211,9 +213,7 @@ class ResNetV2(nn.Module):
 
         See :func:`resnetv2.nn.recompute.enable_activation_checkpointing` for segments.
         """
-        from resnetv2.nn.recompute import enable_activation_checkpointing
-
-        enable_activation_checkpointing(self, None if enable else False)
+        checkpoint_stages(self, None if enable else False)
 
 
 def spec_of(model: nn.Module) -> ResNetV2Spec:

@@ -1,7 +1,7 @@
 """``model.preprocessing`` and timm's ``model.pretrained_cfg``, from one source.
 
 A model's preprocessing is what its weights were saved with (``model.metadata
-["preprocessing"]``, a :class:`~resnetv2.data.preprocessing.Preprocessing` block), or for a
+["preprocessing"]``, a :class:`~resnetv2.preprocessing_spec.PreprocessingSpec` block), or for a
 freshly built model the library default for its stem (224 px for ImageNet stems, 32 px
 otherwise, mean = std = 0.5). ``pretrained_cfg`` is the same values in timm's vocabulary
 (``input_size`` as ``(C, H, W)``, ``crop_pct``, ``crop_mode``...), so
@@ -15,30 +15,27 @@ from typing import Any
 
 from torch import nn
 
+from resnetv2.preprocessing_spec import PreprocessingError, PreprocessingSpec, default_preprocessing
+from resnetv2.spec import total_reduction
+
 
 def preprocessing_block(model: nn.Module) -> dict[str, Any]:
     """The ``preprocessing`` metadata block of ``model`` (saved, or the default for its spec)."""
-    from resnetv2.loading import default_preprocessing
-
     block = (getattr(model, "metadata", None) or {}).get("preprocessing")
     return dict(block) if isinstance(block, dict) else default_preprocessing(model.spec)
 
 
-def model_preprocessing(model: nn.Module):
-    """``model``'s :class:`~resnetv2.data.preprocessing.Preprocessing`.
+def model_preprocessing(model: nn.Module) -> PreprocessingSpec:
+    """``model``'s :class:`~resnetv2.preprocessing_spec.PreprocessingSpec`.
 
-    Raises :class:`~resnetv2.data.preprocessing.PreprocessingError` for a model whose input
+    Raises :class:`~resnetv2.preprocessing_spec.PreprocessingError` for a model whose input
     is not an image (``in_channels`` other than 1 or 3).
     """
-    from resnetv2.data.preprocessing import Preprocessing
-
-    return Preprocessing.from_metadata(preprocessing_block(model))
+    return PreprocessingSpec.from_metadata(preprocessing_block(model))
 
 
 def pretrained_cfg(model: nn.Module) -> dict[str, Any]:
     """timm's ``pretrained_cfg`` dict, derived from :func:`model_preprocessing`."""
-    from resnetv2.data.preprocessing import PreprocessingError
-
     spec = model.spec
     try:
         pre = model_preprocessing(model)
@@ -49,7 +46,7 @@ def pretrained_cfg(model: nn.Module) -> dict[str, Any]:
         channels, size = spec.in_channels, tuple(block["input_size"])
         mean, std = tuple(block["mean"]), tuple(block["std"])
         interpolation, crop_pct = block.get("interpolation", "bilinear"), 1.0
-    reduction = _total_reduction(spec)
+    reduction = total_reduction(spec)
     return {
         "architecture": spec.name or f"resnetv2_depth{spec.depth}",
         "input_size": (channels, int(size[0]), int(size[1])),
@@ -64,9 +61,3 @@ def pretrained_cfg(model: nn.Module) -> dict[str, Any]:
         "first_conv": "stem.conv" if spec.stem_type != "none" else "",
         "classifier": "head.fc",
     }
-
-
-def _total_reduction(spec) -> int:
-    from resnetv2.nn.features import feature_info
-
-    return feature_info(spec)[-1]["reduction"]

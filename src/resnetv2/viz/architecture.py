@@ -13,38 +13,20 @@ so the layout can be tested without reading pixels; :func:`plot_architecture` dr
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from resnetv2.analysis import analyze, stem_stats, unit_stats
-from resnetv2.spec import ResNetV2Spec, UnitSpec, conv_has_bias, iter_units, stem_out_channels
-
-SHORTCUT_COLOURS = {"identity": "#2e7d32", "projection": "#ef6c00", "subsample": "#6a1b9a"}
-STRIDE_COLOUR = "#c62828"
-
-
-@dataclass(frozen=True)
-class DiagramBox:
-    """One box of the diagram.
-
-    ``kind`` is ``stem``, ``stage`` (a stage's panel title), ``unit`` or ``head``;
-    ``column`` is 0 for the stem, ``s + 1`` for stage ``s``, ``len(stages) + 1`` for the head.
-    ``repeat`` is how many identical consecutive units the box stands for. ``strided`` lists
-    the indices of ``lines`` that carry a stride (drawn in red).
-    """
-
-    kind: str
-    column: int
-    title: str
-    lines: tuple[str, ...]
-    repeat: int = 1
-    shortcut: str | None = None
-    stride: int = 1
-    strided: tuple[int, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return "\n".join((self.title, *self.lines))
+from resnetv2.spec import (
+    ResNetV2Spec,
+    UnitSpec,
+    conv_has_bias,
+    iter_units,
+    stem_out_channels,
+    unit_convs,
+)
+from resnetv2.viz.diagram import SHORTCUT_COLOURS as SHORTCUT_COLOURS  # re-exported
+from resnetv2.viz.diagram import STRIDE_COLOUR as STRIDE_COLOUR  # re-exported
+from resnetv2.viz.diagram import DiagramBox, draw_diagram
 
 
 def _si(n: float) -> str:
@@ -93,25 +75,15 @@ def _unit_lines(spec: ResNetV2Spec, unit: UnitSpec, out_hw, drop: tuple[float, f
         lines.append(f"{norm} (pre-activation)")
     else:
         lines.append("no pre-act (stem ends in BN-ReLU)")
-    inner, last = conv_has_bias(spec, "inner"), conv_has_bias(spec, "last")
-    if unit.block == "bottleneck":
-        convs = [
-            (1, unit.in_channels, unit.width, "conv1", inner),
-            (3, unit.width, unit.width, "conv2", inner),
-            (1, unit.width, unit.out_channels, "conv3", last),
-        ]
-    else:
-        convs = [
-            (3, unit.in_channels, unit.width, "conv1", inner),
-            (3, unit.width, unit.out_channels, "conv2", last),
-        ]
-    for i, (k, cin, cout, name, bias) in enumerate(convs):
+    convs = unit_convs(spec, unit)
+    for i, conv in enumerate(convs.branch):
         if i:
             lines.append(norm)
-        stride = unit.stride if unit.stride_on == name else 1
-        if stride > 1:
+        if conv.stride > 1:
             strided.append(len(lines))
-        lines.append(_conv(k, cin, cout, stride, bias))
+        lines.append(
+            _conv(conv.kernel_size, conv.in_channels, conv.out_channels, conv.stride, conv.bias)
+        )
     if drop[1] > 0:
         rate = f"{drop[0]:.3f}" if drop[0] == drop[1] else f"{drop[0]:.3f}–{drop[1]:.3f}"
         lines.append(f"drop-path {rate}")
@@ -120,12 +92,11 @@ def _unit_lines(spec: ResNetV2Spec, unit: UnitSpec, out_hw, drop: tuple[float, f
     elif unit.shortcut == "subsample":
         strided.append(len(lines))
         lines.append(f"⊕ subsampled identity  /{unit.stride}")
-    else:
-        bias = conv_has_bias(spec, "shortcut")
-        if unit.stride > 1:
+    elif (proj := convs.shortcut) is not None:
+        if proj.stride > 1:
             strided.append(len(lines))
         lines.append(
-            "⊕ projection " + _conv(1, unit.in_channels, unit.out_channels, unit.stride, bias)
+            "⊕ projection " + _conv(1, proj.in_channels, proj.out_channels, proj.stride, proj.bias)
         )
         seen = "pre-activated" if spec.shortcut_input == "preact" and unit.preact else "raw"
         lines.append(f"   on the {seen} input")
@@ -260,8 +231,6 @@ def plot_architecture(
     dpi: int = 150,
 ) -> Path:
     """Draw the architecture diagram of ``spec`` to ``path`` (PNG, or SVG/PDF by suffix)."""
-    from resnetv2.viz.diagram import draw_diagram
-
     path = Path(path)
     boxes = architecture_boxes(spec, input_size)
     return draw_diagram(boxes, diagram_title(spec, input_size), path, dpi=dpi)

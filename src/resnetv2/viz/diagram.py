@@ -1,4 +1,5 @@
-"""Lay out and draw :class:`~resnetv2.viz.architecture.DiagramBox` lists with matplotlib.
+"""Lay out and draw :class:`DiagramBox` lists with matplotlib
+(:func:`resnetv2.viz.architecture.architecture_boxes` makes them from a spec).
 
 Columns run left to right (stem, stage 1 … stage S, head) joined by arrows; a stage's column
 is a grey panel whose unit boxes stack top to bottom. Sizes are in inches with a fixed font,
@@ -10,8 +11,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnetv2.viz.architecture import SHORTCUT_COLOURS, STRIDE_COLOUR, DiagramBox
 from resnetv2.viz.figures import new_figure, save_figure
+
+SHORTCUT_COLOURS = {"identity": "#2e7d32", "projection": "#ef6c00", "subsample": "#6a1b9a"}
+STRIDE_COLOUR = "#c62828"
+
+
+@dataclass(frozen=True)
+class DiagramBox:
+    """One box of the diagram.
+
+    ``kind`` is ``stem``, ``stage`` (a stage's panel title), ``unit`` or ``head``;
+    ``column`` is 0 for the stem, ``s + 1`` for stage ``s``, ``len(stages) + 1`` for the head.
+    ``repeat`` is how many identical consecutive units the box stands for. ``strided`` lists
+    the indices of ``lines`` that carry a stride (drawn in red).
+    """
+
+    kind: str
+    column: int
+    title: str
+    lines: tuple[str, ...]
+    repeat: int = 1
+    shortcut: str | None = None
+    stride: int = 1
+    strided: tuple[int, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return "\n".join((self.title, *self.lines))
+
 
 FONT = 7.5
 MONO = "DejaVu Sans Mono"
