@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from resnetv2.analysis import count_flops
 from resnetv2.config import apply_overrides
 from resnetv2.engine import NonFiniteLossError, ResumeMismatchError, RunFolderError, train
 from resnetv2.io import CheckpointManager, load_weights
@@ -35,6 +36,11 @@ def test_training_writes_the_whole_run_folder(tmp_path, make_config):
         results
     )
     assert results["val_count"] == 359 and results["epochs"] == 2
+    # training compute: every training image of both epochs through the spec's FLOPs
+    assert results["train_images"] == 2 * 1438
+    spec = ResNetV2Spec.from_dict(json.loads((run / "spec.json").read_text()))
+    assert results["flops_per_image"] == count_flops(spec, (8, 8))
+    assert results["train_pflop"] == results["flops_per_image"] * 6 * 2 * 1438 / 1e15
     assert results["val_acc"] == max(float(r["val_acc"]) for r in rows)
     # model.safetensors holds the best epoch's weights with the metadata contract.
     state, meta = load_weights(run / "model.safetensors")

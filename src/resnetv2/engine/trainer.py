@@ -208,6 +208,7 @@ class Trainer(TrainerStateMixin):
         row["lr"] = self.lr.lr_at(max(self.global_step - 1, 0))
         row["seconds"] = seconds
         row["images_per_second"] = count / seconds if seconds > 0 else 0.0
+        row["train_images"] = int(count)  # for results.json's train_pflop
         row["elapsed"] = self.timer.elapsed
         self.running = [0.0, 0.0, 0.0, 0.0]
         reduced = self.lr.end_epoch(row, self.global_step)
@@ -243,6 +244,20 @@ class Trainer(TrainerStateMixin):
                 es.patience,
             )
         return stop
+
+    def _compute_record(self) -> dict[str, Any]:
+        """Training compute: images seen (every epoch's training images, summed over
+        processes) and ``train_pflop`` (:func:`resnetv2.analysis.training_pflop`)."""
+        from resnetv2.analysis import count_flops, training_pflop
+
+        # Rows of runs resumed from before this was recorded: one pass over the training set.
+        images = sum(int(r.get("train_images", self.data.num_train)) for r in self.history)
+        size = tuple(self.data.image_size)
+        return {
+            "train_images": images,
+            "flops_per_image": count_flops(self.spec, size),
+            "train_pflop": training_pflop(self.spec, size, images),
+        }
 
     def fit(self) -> TrainResult:
         cfg = self.config
@@ -342,6 +357,7 @@ class Trainer(TrainerStateMixin):
             "precision_reason": self.precision.reason,
             "val_tta": self.config.train.val_tta,
             "wall_seconds": self.timer.elapsed,
+            **self._compute_record(),
         }
         if self.init_info is not None:
             results["init_weights"] = self.init_info
