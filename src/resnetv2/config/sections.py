@@ -122,10 +122,12 @@ class ScheduleConfig:
     ``warmup_epochs`` of ``linear`` warm-up ramp from ``warmup_lr`` to the base lr, while
     ``constant`` warm-up holds ``warmup_lr`` (He et al.'s 0.01 for ResNet-1001).
     ``onecycle`` ramps up over ``pct_start`` of the run and anneals to ``lr / final_div``.
+    ``linear`` decays linearly from the base lr to ``min_lr`` (0) at the last step, after any
+    warm-up (Li, Yumer & Ramanan 2020, "Budgeted Training").
     ``plateau`` (also usable with any name) multiplies the lr when a metric stalls.
     """
 
-    name: Literal["constant", "cosine", "multistep", "onecycle", "plateau"] = "cosine"
+    name: Literal["constant", "cosine", "linear", "multistep", "onecycle", "plateau"] = "cosine"
     warmup_epochs: float = 0.0
     warmup: Literal["linear", "constant"] = "linear"
     warmup_lr: float | None = None
