@@ -108,3 +108,35 @@ def test_csv_log_has_the_contract_columns(tmp_path):
         and rows[0]["train_loss"] == "1.0"
         and rows[0]["lr"] == ""
     )
+
+
+def test_norm_bias_lr_scale_speeds_up_the_undecayed_group_only():
+    # airbench / Page's ResNet-9: BatchNorm biases at 64x the learning rate, no weight decay.
+    from resnetv2.config import ScheduleConfig
+    from resnetv2.engine.schedules import build_lr_controller
+
+    model = create_model(8, widths=[4, 8, 8], num_classes=3, conv_bias="all")
+    optimizer = build_optimizer(model, OptimConfig(lr=0.1, norm_bias_lr_scale=64.0))
+    decay, fast = optimizer.param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(n.endswith("bias") or "norm" in n for n in map(names.get, map(id, fast["params"])))
+    assert fast["weight_decay"] == 0.0 and decay["weight_decay"] == 5e-4
+    assert (decay["lr"], fast["lr"]) == (pytest.approx(0.1), pytest.approx(6.4))
+    # the schedule keeps the ratio at every step
+    lr = build_lr_controller(ScheduleConfig(name="linear"), 0.1, 2, 5)
+    lr.apply(optimizer, 5)
+    assert (decay["lr"], fast["lr"]) == (pytest.approx(0.05), pytest.approx(3.2))
+    # decay_norm_and_bias: the scaled group is decayed too; at scale 1 it is one group again
+    both = param_groups(model, 5e-4, decay_all=True, norm_bias_lr_scale=64.0)
+    assert [(g["weight_decay"], g["lr_scale"]) for g in both] == [(5e-4, 1.0), (5e-4, 64.0)]
+    assert len(param_groups(model, 5e-4, decay_all=True)) == 1
+
+
+def test_norm_bias_lr_scale_flag_and_range(tmp_path, capsys):
+    from resnetv2.cli import main
+    from resnetv2.config import ConfigError, apply_overrides, load_recipe
+
+    with pytest.raises(ConfigError, match="optim.norm_bias_lr_scale"):
+        apply_overrides(load_recipe("digits"), {"optim.norm_bias_lr_scale": 0.0})
+    assert main(["train", "--norm-bias-lr-scale", "-1", "--out", str(tmp_path / "r")]) == 2
+    assert "optim.norm_bias_lr_scale must be in (0, 10000]" in capsys.readouterr().err

@@ -73,6 +73,11 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--momentum", "optim.momentum", {"type": float}),
     ("--weight-decay", "optim.weight_decay", {"type": float}),
     (
+        "--norm-bias-lr-scale",
+        "optim.norm_bias_lr_scale",
+        {"type": float, "metavar": "X", "help": "lr of norm scales/shifts and biases = X * lr"},
+    ),
+    (
         "--schedule",
         "schedule.name",
         {"choices": config_choices("schedule.name")},

@@ -89,7 +89,10 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Optimiser. Weight decay never applies to norm layers or biases."""
+    """Optimiser. Weight decay never applies to norm layers or biases (unless
+    ``decay_norm_and_bias``); ``norm_bias_lr_scale`` multiplies their learning rate (airbench
+    and Page's ResNet-9 train BatchNorm biases at 64× the lr; :mod:`resnetv2.engine.optim`).
+    """
 
     name: Literal["sgd", "adamw", "adam"] = "sgd"
     lr: float = 0.1
@@ -100,6 +103,7 @@ class OptimConfig:
     eps: float = 1e-8
     amsgrad: bool = False
     decay_norm_and_bias: bool = False
+    norm_bias_lr_scale: float = 1.0
 
 
 @dataclass

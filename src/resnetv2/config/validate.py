@@ -168,6 +168,10 @@ def _check_ranges(config: TrainConfig) -> None:
     need(o.lr > 0 and math.isfinite(o.lr), f"optim.lr must be a positive number, got {o.lr}")
     need(o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}")
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum}")
+    need(
+        0 < o.norm_bias_lr_scale <= 1e4,
+        f"optim.norm_bias_lr_scale must be in (0, 10000], got {o.norm_bias_lr_scale}",
+    )
     need(len(o.betas) == 2, f"optim.betas must have two numbers, got {o.betas}")
     need(
         not o.nesterov or (o.name == "sgd" and o.momentum > 0),
