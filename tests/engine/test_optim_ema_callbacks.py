@@ -140,3 +140,55 @@ def test_norm_bias_lr_scale_flag_and_range(tmp_path, capsys):
         apply_overrides(load_recipe("digits"), {"optim.norm_bias_lr_scale": 0.0})
     assert main(["train", "--norm-bias-lr-scale", "-1", "--out", str(tmp_path / "r")]) == 2
     assert "optim.norm_bias_lr_scale must be in (0, 10000]" in capsys.readouterr().err
+
+
+def test_lookahead_pulls_weights_and_bn_statistics_back_every_k_steps():
+    from resnetv2.engine.ema import Lookahead
+
+    model = tiny()
+    norm = model.get_submodule("norm")
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    look = Lookahead(model, k=3, alpha=0.25)
+    for step in range(1, 4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+            norm.running_mean.add_(2.0)
+            norm.num_batches_tracked.fill_(10 + step)
+        fast = {k: v.clone() for k, v in model.state_dict().items()}
+        look.update(model)
+        if step < 3:  # between pull-backs the model trains on freely
+            assert all(torch.equal(model.state_dict()[k], fast[k]) for k in fast)
+    # slow += alpha * (fast - slow), then fast = slow: weights and running statistics alike
+    w = "stem.conv.weight"
+    assert torch.allclose(look.module.state_dict()[w], start[w] + 0.25 * 3.0)
+    assert torch.allclose(model.state_dict()[w], start[w] + 0.25 * 3.0)
+    assert torch.allclose(norm.running_mean, start["norm.running_mean"] + 0.25 * 6.0)
+    assert int(norm.num_batches_tracked) == 13
+    assert int(look.module.get_submodule("norm").num_batches_tracked) == 13
+    assert look.state_dict()["updates"] == 3
+
+
+def test_bn_momentum_reaches_every_batchnorm():
+    from resnetv2.engine.model_setup import set_bn_momentum
+
+    model = tiny()
+    set_bn_momentum(model, 0.4)
+    momenta = {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert momenta == {0.4}
+    set_bn_momentum(model, None)  # null keeps what is there
+    assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.4}
+
+
+def test_lookahead_and_ema_together_and_bad_ranges_are_refused():
+    from resnetv2.config import ConfigError, apply_overrides, load_recipe
+
+    base = load_recipe("digits")
+    for bad, key in (
+        ({"train.ema": True, "train.lookahead": True}, "choose one"),
+        ({"train.lookahead_steps": 0}, "train.lookahead_steps"),
+        ({"train.lookahead_alpha": 1.5}, "train.lookahead_alpha"),
+        ({"train.bn_momentum": 0.0}, "train.bn_momentum"),
+    ):
+        with pytest.raises(ConfigError, match=key):
+            apply_overrides(base, bad)

@@ -88,6 +88,13 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--label-smoothing", "train.label_smoothing", {"type": float}),
     ("--grad-clip", "train.grad_clip", {"type": float, "metavar": "NORM"}),
     ("--ema-decay", "train.ema_decay", {"type": float}),
+    ("--lookahead-steps", "train.lookahead_steps", {"type": int, "metavar": "K"}),
+    ("--lookahead-alpha", "train.lookahead_alpha", {"type": float, "metavar": "A"}),
+    (
+        "--bn-momentum",
+        "train.bn_momentum",
+        {"type": float, "metavar": "M", "help": "BatchNorm momentum (PyTorch's 0.1 by default)"},
+    ),
     ("--device", "train.device", {"choices": config_choices("train.device"), "help": "(auto)"}),
     (
         "--amp",
@@ -144,6 +151,7 @@ _SWITCHES: list[tuple[str, str, str]] = [
     ("--deterministic", "train.deterministic", "bit-reproducible CPU runs"),
     ("--compile", "train.compile", "torch.compile the model"),
     ("--ema", "train.ema", "keep (and evaluate) an EMA of the weights"),
+    ("--lookahead", "train.lookahead", "lookahead: pull the weights back every K steps"),
     ("--sync-bn", "train.sync_bn", "synchronise BatchNorm across processes (torchrun)"),
     ("--tensorboard", "callbacks.tensorboard", "also log to RUN/tensorboard"),
     ("--download", "data.download", "download CIFAR if it is missing"),

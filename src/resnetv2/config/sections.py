@@ -177,6 +177,10 @@ class TrainSection:
     ``checkpoint_activations`` (``null``: off) recomputes activations in backward to save
     memory (Chen et al. 2016): ``sqrt`` segments, ``unit`` (every residual unit, also ``-1``)
     or a segment count (:mod:`resnetv2.nn.recompute`).
+    ``lookahead`` keeps slow weights that pull the model back every ``lookahead_steps`` steps
+    by ``lookahead_alpha`` (Zhang et al. 2019; evaluated and saved like the EMA weights, and
+    not combined with ``ema``). ``bn_momentum`` sets every BatchNorm's momentum (PyTorch's
+    convention, the new batch's weight; ``null``: 0.1); airbench uses 0.4.
     ``memory_check`` refuses a run whose estimated memory exceeds the device's available
     memory before anything is allocated (:mod:`resnetv2.memory.preflight`).
     """
@@ -188,6 +192,10 @@ class TrainSection:
     grad_clip: float | None = None
     ema: bool = False
     ema_decay: float = 0.999
+    lookahead: bool = False
+    lookahead_steps: int = 5
+    lookahead_alpha: float = 0.5
+    bn_momentum: float | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     amp: Literal["auto", "on", "off"] = "auto"

@@ -187,6 +187,19 @@ def _check_ranges(config: TrainConfig) -> None:
     need(0 <= t.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
     need(t.grad_clip is None or t.grad_clip > 0, "train.grad_clip must be > 0 (or null)")
     need(0 < t.ema_decay < 1, f"train.ema_decay must be in (0, 1), got {t.ema_decay}")
+    need(
+        not (t.ema and t.lookahead),
+        "train.ema and train.lookahead both average the weights; choose one",
+    )
+    need(t.lookahead_steps >= 1, f"train.lookahead_steps must be >= 1, got {t.lookahead_steps}")
+    need(
+        0 < t.lookahead_alpha <= 1,
+        f"train.lookahead_alpha must be in (0, 1], got {t.lookahead_alpha}",
+    )
+    need(
+        t.bn_momentum is None or 0 < t.bn_momentum <= 1,
+        f"train.bn_momentum must be in (0, 1] (or null), got {t.bn_momentum}",
+    )
     need(t.threads is None or t.threads >= 1, "train.threads must be >= 1 (or null)")
     if t.checkpoint_activations is not None:
         from resnetv2.memory import MemoryEstimateError, parse_checkpoint_segments

@@ -221,6 +221,21 @@ def enable_checkpointing(model: nn.Module, value: int | str | None) -> None:
     enable_activation_checkpointing(model, value)
 
 
+def set_bn_momentum(model: nn.Module, momentum: float | None) -> None:
+    """``train.bn_momentum`` on every BatchNorm layer (``None`` keeps PyTorch's 0.1).
+
+    PyTorch's convention: the weight of the new batch, ``running = (1 - m) * running + m *
+    batch``. airbench (Jordan 2024, arXiv:2404.00498) uses 0.4 in this convention (its "0.6"
+    is Keras'): statistics that follow the weights quickly, which short runs and lookahead
+    need.
+    """
+    if momentum is None:
+        return
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = float(momentum)
+
+
 __all__ = [
     "InitWeightsError",
     "build_model",
@@ -231,4 +246,5 @@ __all__ = [
     "prepare",
     "resumed_preprocessing",
     "resumed_spec",
+    "set_bn_momentum",
 ]
