@@ -102,6 +102,24 @@ def test_lookahead_with_fast_bn_momentum_resumes_bit_exact_between_pull_backs(
     assert plain.history[-1]["val_loss"] != straight.history[-1]["val_loss"]
 
 
+def test_alternating_flip_is_part_of_the_resume_key_and_needs_a_flipping_preset(
+    tmp_path, make_config
+):
+    from resnetv2.errors import DataError
+
+    config = make_config(**{"train.epochs": 2, "data.flip": "alternate"})
+    with pytest.raises(DataError, match="never mirrors"):  # digits: no flips
+        train(config, out=tmp_path / "no", progress=False, quiet=True)
+    config = apply_overrides(config, {"data.augment": "standard"})
+    train(config, out=tmp_path / "r", progress=False, quiet=True, stop_after_epochs=1)
+    state = CheckpointManager(tmp_path / "r" / "checkpoints").load_latest().train_state
+    assert state["resume_key"]["data"]["flip"] == "alternate"
+    assert state["loader"]["flip"] == "alternate"
+    with pytest.raises(ResumeMismatchError, match="flip"):
+        train(apply_overrides(config, {"data.flip": "random"}), resume=tmp_path / "r",
+              progress=False, quiet=True)  # fmt: skip
+
+
 def test_resume_with_a_changed_batch_size_is_refused_with_the_diff(tmp_path, make_config):
     config = make_config(**{"train.epochs": 2})
     train(config, out=tmp_path / "r", progress=False, quiet=True, stop_after_epochs=1)

@@ -66,6 +66,14 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": int, "choices": (1, 3), "help": "convert images: 1 grayscale, 3 RGB"},
     ),
     ("--augment", "data.augment", {"choices": ("auto", *AUGMENTATIONS)}),
+    (
+        "--flip",
+        "data.flip",
+        {
+            "choices": config_choices("data.flip"),
+            "help": "alternate: each image mirrored on alternate epochs (airbench)",
+        },
+    ),
     ("--batch-size", "data.batch_size", {"type": int, "metavar": "B", "help": "global batch"}),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
     ("--optimizer", "optim.name", {"choices": config_choices("optim.name")}),

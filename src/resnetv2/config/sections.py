@@ -66,6 +66,8 @@ class DataConfig:
     folder; ``cache: false`` turns the cache off. A run stores folder sources as absolute
     paths with a ``fingerprint`` (file count, hash of names and sizes) that ``--resume`` and
     ``evaluate RUN`` check (:mod:`resnetv2.data.fingerprint`); it is recomputed for new runs.
+    ``flip: alternate`` mirrors each training image on alternate epochs instead of at random
+    (airbench, arXiv:2404.00498; :mod:`resnetv2.data.augment`).
     """
 
     source: str = "digits"
@@ -78,6 +80,7 @@ class DataConfig:
     mean: list[float] | None = None
     std: list[float] | None = None
     augment: str = "auto"
+    flip: Literal["random", "alternate"] = "random"
     batch_size: int = 128
     eval_batch_size: int | None = None
     workers: int = 0

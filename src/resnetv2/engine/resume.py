@@ -33,6 +33,8 @@ def resume_key(config, spec, world_size: int) -> dict[str, Any]:
             "drop_last": d.drop_last,
             "mean": d.mean,
             "std": d.std,
+            # Only when set, so checkpoints from before the option still match.
+            **({"flip": d.flip} if d.flip != "random" else {}),
         },
         "seed": config.train.seed,
         "optimizer": config.optim.name,
