@@ -172,7 +172,8 @@ class TrainSection:
 
     ``amp: auto`` (bf16 autocast) is on for CUDA and for CPUs with AMX or AVX-512 BF16, off
     elsewhere (:mod:`resnetv2.engine.precision`); ``val_tta: flip`` validates each epoch on the
-    image and its mirror (as ``evaluate --tta flip``); ``channels_last`` is on everywhere,
+    image and its mirror (as ``evaluate --tta flip``; ``crop``/``flip-crop`` add translated
+    views, :mod:`resnetv2.tta`); ``channels_last`` is on everywhere,
     since ``benchmarks/train_overhead.py --cpu-settings`` measured it faster on CPU as well
     (docs/bench-training.md).
     ``threads`` sets PyTorch's intra-op CPU threads for the run (``null``: PyTorch's default);
@@ -202,7 +203,7 @@ class TrainSection:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     amp: Literal["auto", "on", "off"] = "auto"
-    val_tta: Literal["none", "flip"] = "none"
+    val_tta: Literal["none", "flip", "crop", "flip-crop"] = "none"
     channels_last: Literal["auto", "on", "off"] = "auto"
     sync_bn: bool = False
     threads: int | None = None
