@@ -180,7 +180,7 @@ def test_bn_momentum_reaches_every_batchnorm():
     assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.4}
 
 
-def test_lookahead_and_ema_together_and_bad_ranges_are_refused():
+def test_conflicting_options_and_bad_ranges_are_refused():
     from resnetv2.config import ConfigError, apply_overrides, load_recipe
 
     base = load_recipe("digits")
@@ -189,6 +189,7 @@ def test_lookahead_and_ema_together_and_bad_ranges_are_refused():
         ({"train.lookahead_steps": 0}, "train.lookahead_steps"),
         ({"train.lookahead_alpha": 1.5}, "train.lookahead_alpha"),
         ({"train.bn_momentum": 0.0}, "train.bn_momentum"),
+        ({"model.whiten_stem": "frozen", "model.init_weights": "w.safetensors"}, "whiten_stem"),
     ):
         with pytest.raises(ConfigError, match=key):
             apply_overrides(base, bad)

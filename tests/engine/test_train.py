@@ -120,6 +120,35 @@ def test_alternating_flip_is_part_of_the_resume_key_and_needs_a_flipping_preset(
               progress=False, quiet=True)  # fmt: skip
 
 
+def test_frozen_whitened_stem_stays_fitted_saves_and_resumes_bit_exact(tmp_path, make_config):
+    from resnetv2.engine.data import load_training_data
+    from resnetv2.nn.whitening import whitening_filters
+
+    config = make_config(**{"train.epochs": 2, "model.whiten_stem": "frozen"})
+    straight = train(config, out=tmp_path / "a", progress=False, quiet=True)
+    assert "whitened stem (frozen): 9 filters" in (tmp_path / "a" / "train.log").read_text()
+    # the stem holds the whitening filters of the training images (digits: 1 channel, 3x3)
+    data = load_training_data(config.data, seed=0, progress=False)
+    images, _ = next(iter(data.train_loader(data.num_train, "none", seed=0)))
+    filters, _, _ = whitening_filters(images, (3, 3))
+    state, _ = load_weights(tmp_path / "a" / "model.safetensors")
+    assert torch.allclose(state["stem.conv.weight"][:9], filters.float(), atol=1e-6)
+    # frozen: the best epoch's saved stem is the fitted one; resume continues exactly
+    train(config, out=tmp_path / "b", progress=False, quiet=True, stop_after_epochs=1)
+    resumed = train(config, resume=tmp_path / "b", progress=False, quiet=True)
+    b_state, _ = load_weights(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(t, b_state[k]) for k, t in state.items())
+    assert [r["val_loss"] for r in straight.history] == [r["val_loss"] for r in resumed.history]
+    with pytest.raises(ResumeMismatchError, match="whiten_stem"):
+        train(apply_overrides(config, {"model.whiten_stem": "trainable"}), resume=tmp_path / "b",
+              progress=False, quiet=True)  # fmt: skip
+    # trainable: fitted at the start, then trained on
+    free = train(apply_overrides(config, {"model.whiten_stem": "trainable"}),
+                 out=tmp_path / "c", progress=False, quiet=True)  # fmt: skip
+    trained, _ = load_weights(free.run_dir / "model.safetensors")
+    assert not torch.allclose(trained["stem.conv.weight"][:9], filters.float(), atol=1e-6)
+
+
 def test_resume_with_a_changed_batch_size_is_refused_with_the_diff(tmp_path, make_config):
     config = make_config(**{"train.epochs": 2})
     train(config, out=tmp_path / "r", progress=False, quiet=True, stop_after_epochs=1)

@@ -124,6 +124,14 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--threads", "train.threads", {"type": int, "metavar": "N", "help": "CPU threads"}),
     ("--keep-checkpoints", "callbacks.keep_checkpoints", {"type": int, "metavar": "N"}),
     (
+        "--whiten-stem",
+        "model.whiten_stem",
+        {
+            "choices": config_choices("model.whiten_stem"),
+            "help": "initialise the stem conv from the data's patch covariance (whitening)",
+        },
+    ),
+    (
         "--init-weights",
         "model.init_weights",
         {

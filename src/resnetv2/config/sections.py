@@ -28,6 +28,10 @@ class ModelConfig:
     the data's classes (``options.head: dense`` for the tutorial's dense head).
     ``freeze: backbone`` trains the head only (frozen BatchNorm keeps its statistics);
     ``none`` trains everything, the pretrained layers at ``backbone_lr_scale`` × the lr.
+
+    ``whiten_stem`` (``frozen`` or ``trainable``) initialises the stem conv from the training
+    images' patch covariance (Page's ResNet-9; airbench, arXiv:2404.00498;
+    :mod:`resnetv2.nn.whitening`); ``frozen`` then keeps it fixed. The net stays the spec's.
     """
 
     preset: str | None = None
@@ -36,6 +40,7 @@ class ModelConfig:
     init_weights: str | None = None
     freeze: Literal["backbone", "none"] = "none"
     backbone_lr_scale: float = 1.0
+    whiten_stem: Literal["off", "frozen", "trainable"] = "off"
 
     def architecture_given(self) -> bool:
         """Whether a preset, depth or backbone option is set (not only head options)."""

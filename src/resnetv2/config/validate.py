@@ -233,6 +233,11 @@ def _check_ranges(config: TrainConfig) -> None:
         m.freeze == "none" or m.backbone_lr_scale == 1.0,
         "model.backbone_lr_scale needs model.freeze none (a frozen backbone has no lr)",
     )
+    need(
+        m.whiten_stem == "off" or m.init_weights is None,
+        "model.whiten_stem fits a fresh stem to the data; it cannot be combined with "
+        "model.init_weights (the pretrained stem)",
+    )
     need(s.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0")
     need(all(0 < m < 1 for m in s.milestones), "schedule.milestones are fractions in (0, 1)")
     need(list(s.milestones) == sorted(s.milestones), "schedule.milestones must increase")

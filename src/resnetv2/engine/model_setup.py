@@ -236,6 +236,36 @@ def set_bn_momentum(model: nn.Module, momentum: float | None) -> None:
             module.momentum = float(momentum)
 
 
+def whiten_stem(model: nn.Module, data, config: TrainConfig, *, fit: bool):
+    """``model.whiten_stem``: fit the stem conv to the training images' patches
+    (:mod:`resnetv2.nn.whitening`; ``fit=False`` on resume, where the checkpoint holds the
+    weights) and, when ``frozen``, stop its weights from training. Returns the
+    :class:`~resnetv2.nn.whitening.WhiteningFit`, or ``None`` when nothing was fitted."""
+    from resnetv2.nn.whitening import whiten_conv_, whitening_image_count
+
+    mode = config.model.whiten_stem
+    conv = getattr(getattr(model, "stem", None), "conv", None)
+    if mode == "off":
+        return None
+    if not isinstance(conv, nn.Conv2d):
+        raise ResNetV2Error(
+            "model.whiten_stem needs a stem conv; this model's stem_type is "
+            f"{model.spec.stem_type!r}"
+        )
+    result = None
+    if fit:
+        kernel = (int(conv.kernel_size[0]), int(conv.kernel_size[1]))
+        count = min(data.num_train, whitening_image_count(*data.image_size, kernel))
+        # The first `count` images of epoch 0's seeded order, unaugmented and normalised as
+        # the network sees them; cached or streaming alike, no global RNG drawn.
+        loader = data.train_loader(count, "none", seed=config.train.seed, num_workers=0)
+        images, _ = next(iter(loader))
+        result = whiten_conv_(conv, images)
+    if mode == "frozen":
+        conv.weight.requires_grad_(False)
+    return result
+
+
 __all__ = [
     "InitWeightsError",
     "build_model",
@@ -247,4 +277,5 @@ __all__ = [
     "resumed_preprocessing",
     "resumed_spec",
     "set_bn_momentum",
+    "whiten_stem",
 ]

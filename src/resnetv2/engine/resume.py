@@ -42,6 +42,8 @@ def resume_key(config, spec, world_size: int) -> dict[str, Any]:
         "finetune": {"init_weights": m.init_weights, "freeze": m.freeze}
         if m.init_weights is not None
         else None,
+        # A frozen stem changes the optimiser's parameters; only when set (older checkpoints).
+        **({"whiten_stem": m.whiten_stem} if m.whiten_stem != "off" else {}),
     }
 
 
