@@ -155,7 +155,7 @@ def count_flops(spec: ResNetV2Spec, input_size: int | tuple[int, int] = 32) -> i
 #: FLOPs of one training step per multiply-accumulate of the forward pass: 2 FLOPs per
 #: multiply-add, times 3 for forward + backward (the backward pass computes the gradients
 #: of the inputs and of the weights, each about one forward's work; Kaplan et al. 2020,
-#: "Scaling Laws for Neural Language Models", §2.1, count training compute the same way).
+#: "Scaling Laws for Neural Language Models", count training compute the same way).
 TRAIN_FLOPS_PER_MAC = 2 * 3
 
 

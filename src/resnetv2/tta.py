@@ -6,9 +6,9 @@ logits), so it is itself a probability vector, and a mirror-symmetric image give
 its un-augmented probabilities. ``evaluate`` and ``predict`` share :func:`tta_probabilities`
 so both apply it identically.
 
-``crop`` is airbench's multi-crop TTA (Jordan 2024, arXiv:2404.00498, §3.5, "mirror and
-translate"): the image (weight 1/2) and two copies translated by :func:`tta_shift` pixels
-(weight 1/4 each), one up-left and one down-right, with the borders filled by reflection;
+``crop`` is airbench's multi-crop TTA (Jordan 2024, arXiv:2404.00498): the image (weight
+1/2) and two copies translated by :func:`tta_shift` pixels (weight 1/4 each), one up-left
+and one down-right, with the borders filled by reflection;
 ``flip-crop`` scores each of those three views and its mirror (airbench94's setting). A
 1-pixel shift suits 32×32 images; the shift grows with the image (one pixel per 32 of the
 shorter side), so a 224×224 image moves by 7. The weights and the reflection follow airbench;

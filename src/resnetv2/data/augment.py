@@ -35,7 +35,7 @@ Flips (``flip``, the presets that flip: ``standard``, ``cutout``, ``seed``):
     Each image is mirrored with probability 1/2, drawn afresh every epoch.
 ``alternate``
     airbench's alternating flip (Jordan 2024, "94% on CIFAR-10 in 3.29 Seconds on a Single
-    GPU", arXiv:2404.00498, §3.6): each image gets one random first choice from the seed
+    GPU", arXiv:2404.00498): each image gets one random first choice from the seed
     (:func:`first_flips`), and is mirrored in odd epochs exactly when it was not in even ones,
     so every two consecutive epochs show each image once each way (fewer repeated views;
     airbench's epochs to 94 % fell from 10.8 to 9.9). The pattern is a function of

@@ -6,7 +6,7 @@ so parameters of norm layers and every 1-D parameter go into a group with ``weig
 
 ``optim.norm_bias_lr_scale`` multiplies the learning rate of that undecayed group (norm
 scales and shifts, every bias): David Page's DAWNBench ResNet-9 ("How to Train Your ResNet",
-2018) and airbench (Jordan 2024, arXiv:2404.00498, §3.4: BatchNorm biases at 64× the lr)
+2018) and airbench (Jordan 2024, arXiv:2404.00498: BatchNorm biases at 64× the lr)
 train them much faster than the weights, which cut airbench's epochs to 94 % from 18 to 13.5.
 
 When fine-tuning, :func:`resnetv2.finetune.prepare_finetune` splits the parameters into a

@@ -2,7 +2,7 @@
 
 The first conv of David Page's DAWNBench ResNet-9 ("How to Train Your ResNet 8: Bag of
 Tricks", 2019) and of airbench (Jordan 2024, "94% on CIFAR-10 in 3.29 Seconds on a Single
-GPU", arXiv:2404.00498, §3.2) starts as a whitening transform of the training images' patches:
+GPU", arXiv:2404.00498) starts as a whitening transform of the training images' patches:
 each filter is an eigenvector ``v`` of the covariance of the ``C × kh × kw`` input patches,
 scaled by ``1 / sqrt(eigenvalue + eps)``, so the conv's outputs are decorrelated and of unit
 variance on the data (``eps`` keeps the noise-level directions from being blown up). In
