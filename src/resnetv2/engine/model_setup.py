@@ -266,9 +266,21 @@ def whiten_stem(model: nn.Module, data, config: TrainConfig, *, fit: bool):
     return result
 
 
+def describe_whitening(mode: str, fit) -> str:
+    """One log line for :func:`whiten_stem`'s fit."""
+    values = fit.eigenvalues
+    negated = f" + {fit.negated} negated" if fit.negated else ""
+    return (
+        f"whitened stem ({mode}): {fit.whitened} filters{negated} from {values.numel()} patch "
+        f"directions of {fit.images:,} images (eigenvalues {float(values[0]):.3g}.."
+        f"{float(values[-1]):.3g})"
+    )
+
+
 __all__ = [
     "InitWeightsError",
     "build_model",
+    "describe_whitening",
     "enable_checkpointing",
     "init_weights_record",
     "load_pretrained",

@@ -86,17 +86,7 @@ def build_run(trainer: Trainer) -> None:
     model_setup.set_bn_momentum(model, t.bn_momentum)
     whitening = model_setup.whiten_stem(model, data, cfg, fit=not trainer.resuming)
     if whitening is not None:
-        trainer.log.info(
-            "whitened stem (%s): %d filters from %d patch directions of %d images "
-            "(eigenvalues %.3g..%.3g)%s",
-            cfg.model.whiten_stem,
-            whitening.whitened,
-            whitening.eigenvalues.numel(),
-            whitening.images,
-            float(whitening.eigenvalues[0]),
-            float(whitening.eigenvalues[-1]),
-            f" + {whitening.negated} negated" if whitening.negated else "",
-        )
+        trainer.log.info("%s", model_setup.describe_whitening(cfg.model.whiten_stem, whitening))
     trainer.model = model
     trainer.num_params = sum(p.numel() for p in model.parameters())
     trainer.ema = build_averager(model, t)  # EMA or lookahead weights
