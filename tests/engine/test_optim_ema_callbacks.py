@@ -193,3 +193,18 @@ def test_conflicting_options_and_bad_ranges_are_refused():
     ):
         with pytest.raises(ConfigError, match=key):
             apply_overrides(base, bad)
+
+
+def test_ema_and_lookahead_states_do_not_load_into_each_other():
+    from resnetv2.engine.ema import Lookahead
+    from resnetv2.errors import ResNetV2Error
+
+    model = tiny()
+    ema, look = ModelEMA(model), Lookahead(model)
+    assert "kind" not in ema.state_dict()  # EMA checkpoints keep their earlier format
+    Lookahead(model).load_state_dict(look.state_dict())
+    ModelEMA(model).load_state_dict(ema.state_dict())
+    with pytest.raises(ResNetV2Error, match="holds lookahead weights but this run asks for ema"):
+        ModelEMA(model).load_state_dict(look.state_dict())
+    with pytest.raises(ResNetV2Error, match="holds ema weights but this run asks for lookahead"):
+        Lookahead(model).load_state_dict(ema.state_dict())

@@ -19,9 +19,14 @@ import copy
 import torch
 from torch import nn
 
+from resnetv2.errors import ResNetV2Error
+
 
 class ModelEMA:
     """Holds an averaged copy of ``model`` (evaluated instead of the raw weights when on)."""
+
+    #: What the averaged copy is; a checkpoint of one kind is not loaded into the other.
+    kind = "ema"
 
     def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
         self.module = copy.deepcopy(model).eval()
@@ -50,9 +55,18 @@ class ModelEMA:
                 target.copy_(value)
 
     def state_dict(self) -> dict:
-        return {"module": self.module.state_dict(), "updates": self.updates}
+        state = {"module": self.module.state_dict(), "updates": self.updates}
+        if self.kind != "ema":  # EMA states keep their format of before lookahead existed
+            state["kind"] = self.kind
+        return state
 
     def load_state_dict(self, state: dict) -> None:
+        saved = state.get("kind", "ema")
+        if saved != self.kind:
+            raise ResNetV2Error(
+                f"the checkpoint holds {saved} weights but this run asks for {self.kind} "
+                "(train.ema / train.lookahead); resume with the setting the run started with"
+            )
         self.module.load_state_dict(state["module"], strict=True)
         self.updates = int(state["updates"])
 
@@ -72,6 +86,8 @@ class Lookahead(ModelEMA):
     state (slow weights and the step count within the cycle) is checkpointed, so a resume
     between two pull-backs continues exactly.
     """
+
+    kind = "lookahead"
 
     def __init__(self, model: nn.Module, k: int = 5, alpha: float = 0.5) -> None:
         super().__init__(model, decay=1.0 - alpha)
