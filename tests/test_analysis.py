@@ -92,3 +92,19 @@ def test_rectangular_input_and_bad_size():
     assert report.rows[-2].output_size == (8, 4)
     with pytest.raises(ValueError, match="input_size"):
         analyze(make_spec(20), 0)
+
+
+def test_training_pflop_of_the_cifar_cpu_recipe_matches_the_issue_figure():
+    from resnetv2.analysis import training_pflop
+
+    # cifar-cpu: 60 epochs x 45,000 images x 41.9 M multiply-adds x 2 x 3 = 0.68 PFLOP
+    spec = make_spec(8, units=[1, 1, 1], widths=[64, 128, 256], strides=[2, 2, 2])
+    macs = count_flops(spec, 32)
+    assert 41.8e6 < macs < 42.0e6
+    images = 60 * 45_000
+    assert training_pflop(spec, 32, images) == macs * 6 * images / 1e15
+    assert 0.675 < training_pflop(spec, 32, images) < 0.685
+    # the input size matters: 4x the pixels, ~4x the compute
+    assert training_pflop(spec, 64, images) > 3.9 * training_pflop(spec, 32, images)
+    with pytest.raises(ValueError, match="images"):
+        training_pflop(spec, 32, -1)

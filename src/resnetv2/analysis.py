@@ -146,3 +146,23 @@ def count_params(spec: ResNetV2Spec) -> int:
 def count_flops(spec: ResNetV2Spec, input_size: int | tuple[int, int] = 32) -> int:
     """Multiply-accumulates for one image of ``input_size``."""
     return analyze(spec, input_size).flops
+
+
+#: FLOPs of one training step per multiply-accumulate of the forward pass: 2 FLOPs per
+#: multiply-add, times 3 for forward + backward (the backward pass computes the gradients
+#: of the inputs and of the weights, each about one forward's work; Kaplan et al. 2020,
+#: "Scaling Laws for Neural Language Models", count training compute the same way).
+TRAIN_FLOPS_PER_MAC = 2 * 3
+
+
+def training_pflop(spec: ResNetV2Spec, input_size: int | tuple[int, int], images: int) -> float:
+    """Training compute in PFLOP (10**15 FLOPs): ``count_flops(spec, input_size)`` ×
+    2 FLOPs per multiply-add × 3 (forward + backward) × ``images`` seen in training.
+
+    The convention of airbench (Jordan 2024, arXiv:2404.00498), which makes runs on different
+    machines comparable: validation, test-time augmentation and data loading are not counted,
+    and a frozen layer is counted as if it trained.
+    """
+    if isinstance(images, bool) or not isinstance(images, int) or images < 0:
+        raise ValueError(f"images must be a non-negative int, got {images!r}")
+    return count_flops(spec, input_size) * TRAIN_FLOPS_PER_MAC * images / 1e15

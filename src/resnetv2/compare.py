@@ -32,6 +32,7 @@ ROW_KEYS = (
     "train_seconds",
     "images_per_second",
     "precision",
+    "train_pflop",
 )
 
 
@@ -108,6 +109,8 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         "train_seconds": _float(results.get("train_seconds")),
         "images_per_second": _images_per_second(run, results),
         "precision": results.get("precision") or _precision_from_config(run),
+        # Training compute (analysis.training_pflop); None for runs from before it was recorded.
+        "train_pflop": _float(results.get("train_pflop")),
     }
 
 
@@ -185,7 +188,7 @@ def _num(value: Any) -> float:
 def format_table(comparison: Comparison) -> str:
     """A plain-text table, best run first, then the runs that could not be read."""
     header = ["run", "depth", "block", "units", "params", "FLOPs", "best acc", "final acc"]
-    header += ["epochs", "time", "img/s", "precision"]
+    header += ["epochs", "time", "img/s", "precision", "PFLOP"]
     rows = [header]
     for r in comparison.runs:
         rows.append(
@@ -202,6 +205,7 @@ def format_table(comparison: Comparison) -> str:
                 "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}s",
                 "-" if r["images_per_second"] is None else f"{r['images_per_second']:.0f}",
                 r["precision"],
+                "-" if r["train_pflop"] is None else f"{r['train_pflop']:.3g}",
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -231,16 +235,17 @@ def _pct(value: float | None) -> str:
 
 
 def plot_comparison(comparison: Comparison, path: str | os.PathLike[str], *, dpi: int = 150):
-    """Best accuracy against parameters and against train time, one labelled point per run."""
+    """Best accuracy against parameters and against train time, one labelled point per run;
+    also against training compute (``train_pflop``) when any run recorded it."""
     from resnetv2.viz.figures import figure_format, new_figure, save_figure
 
     figure_format(path)  # refuse an unknown suffix before drawing
-    fig = new_figure(10, 4)
-    axes = fig.subplots(1, 2)
-    for ax, key, label in (
-        (axes[0], "params", "parameters"),
-        (axes[1], "train_seconds", "train time (s)"),
-    ):
+    panels = [("params", "parameters"), ("train_seconds", "train time (s)")]
+    if any(r.get("train_pflop") for r in comparison.runs):
+        panels.append(("train_pflop", "training compute (PFLOP)"))
+    fig = new_figure(5 * len(panels), 4)
+    axes = fig.subplots(1, len(panels))
+    for ax, (key, label) in zip(axes, panels):
         points = [r for r in comparison.runs if r[key] and r["best_val_acc"] is not None]
         ax.scatter([r[key] for r in points], [100 * r["best_val_acc"] for r in points])
         for r in points:

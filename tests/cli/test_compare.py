@@ -25,6 +25,7 @@ ROW_KEYS = {
     "train_seconds",
     "images_per_second",
     "precision",
+    "train_pflop",
 }
 
 
@@ -95,6 +96,8 @@ def test_compare_json_has_one_row_per_run_sorted_by_accuracy(sweep, tmp_path, ca
     assert by_depth[8]["best_val_acc"] == results["val_acc"]
     assert by_depth[8]["epochs"] == 1 and by_depth[8]["precision"] == results["precision"]
     assert by_depth[8]["images_per_second"] > 0 and by_depth[8]["train_seconds"] > 0
+    assert by_depth[8]["train_pflop"] == results["train_pflop"] > 0
+    assert by_depth[14]["train_pflop"] > by_depth[8]["train_pflop"]  # same images, more FLOPs
     reasons = {u["run"]: u["reason"] for u in data["unreadable"]}
     assert "unfinished" in reasons[str(unfinished)] and "spec.json" in reasons[str(not_a_run)]
 
@@ -103,8 +106,22 @@ def test_compare_a_sweep_folder_as_a_table_and_plot(sweep, tmp_path, capsys):
     plot = tmp_path / "cmp.png"
     assert main(["compare", str(sweep), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
-    assert "best acc" in out and "depth-8" in out and "depth-14" in out
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "best acc" in out and "depth-8" in out and "depth-14" in out and "PFLOP" in out
+    data = plot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    # Three panels (params, time, training compute) of 5 inches each at 150 dpi.
+    assert int.from_bytes(data[16:20], "big") == 15 * 150
+
+
+def test_compare_plots_two_panels_for_runs_without_train_pflop(sweep, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(sweep / "depth-8", old)
+    results = json.loads((old / "results.json").read_text())
+    del results["train_pflop"]  # a run from before training compute was recorded
+    (old / "results.json").write_text(json.dumps(results))
+    plot = tmp_path / "old.png"
+    assert main(["compare", str(old), "--plot", str(plot)]) == 0
+    assert int.from_bytes(plot.read_bytes()[16:20], "big") == 10 * 150
 
 
 def test_compare_mistakes_exit_2_with_one_line(tmp_path, sweep, capsys):

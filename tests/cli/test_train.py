@@ -370,3 +370,23 @@ def test_ddp_budget_run_ends_on_every_process_at_the_same_step(tmp_path):
     results = json.loads((tmp_path / "two" / "results.json").read_text())
     last = CheckpointManager(tmp_path / "two" / "checkpoints").load_latest()
     assert results["world_size"] == 2 and last.step == results["budget"]["planned_steps"]
+
+
+def test_accuracy_per_flop_flags_map_to_their_config_keys(capsys):
+    # Issue 19's techniques, each a general option with a flag.
+    from resnetv2.cli import build_parser
+    from resnetv2.cli.train import build_config
+
+    argv = ["train", "--flip", "alternate", "--lookahead", "--lookahead-steps", "4"]
+    argv += ["--lookahead-alpha", "0.3", "--bn-momentum", "0.4", "--norm-bias-lr-scale", "64"]
+    argv += ["--whiten-stem", "frozen", "--schedule", "linear", "--val-tta", "flip-crop"]
+    c = build_config(build_parser().parse_args(argv))
+    assert (c.data.flip, c.model.whiten_stem, c.schedule.name) == ("alternate", "frozen", "linear")
+    assert (c.train.lookahead, c.train.lookahead_steps, c.train.lookahead_alpha) == (True, 4, 0.3)
+    assert (c.train.bn_momentum, c.optim.norm_bias_lr_scale) == (0.4, 64.0)
+    assert c.train.val_tta == "flip-crop"
+    for bad in (["--flip", "sometimes"], ["--whiten-stem", "yes"], ["--val-tta", "rotate"]):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["train", *bad])
+        assert exc.value.code == 2
+        assert bad[0] in capsys.readouterr().err

@@ -154,3 +154,66 @@ def test_thread_setting_is_restored_after_each_batch():
     assert torch.get_num_threads() == before
     list(iterator)
     assert torch.get_num_threads() == before
+
+
+def _halves(n=20, size=32):
+    """Images dark on the left half, bright on the right: a mirror is easy to see."""
+    images = torch.zeros((n, 3, size, size), dtype=torch.uint8)
+    images[..., size // 2 :] = 255
+    return images, torch.arange(n)
+
+
+def _flipped_by_epoch(loader, epochs):
+    """``{epoch: [flipped? per sample]}`` read from the batches (4-pixel crops cannot move
+    column 8 into the other half; a mirror does)."""
+    seen = {}
+    for _ in range(epochs):
+        epoch = loader.epoch
+        flags = torch.zeros(loader.num_samples, dtype=torch.bool)
+        for x, y in loader:
+            flags[y] = x[:, 0, 16, 8] > x[:, 0, 16, 23]
+        seen[epoch] = flags
+    return seen
+
+
+@pytest.mark.parametrize("augment", ["standard", "seed"])
+def test_alternating_flip_mirrors_each_image_on_alternate_epochs(augment):
+    # airbench (arXiv:2404.00498): a random first choice per image, then alternate.
+    images, labels = _halves()
+    kwargs = dict(shuffle=True, augment=augment, seed=3, mean=(0.5,) * 3, std=(0.25,) * 3)
+    loader = TensorBatchLoader(images, labels, 8, flip="alternate", **kwargs)
+    seen = _flipped_by_epoch(loader, 4)
+    assert 0 < int(seen[0].sum()) < 20  # the first choice is random per image
+    for epoch in range(3):
+        assert torch.equal(seen[epoch + 1], ~seen[epoch])
+    # random flips do not alternate
+    plain = _flipped_by_epoch(TensorBatchLoader(images, labels, 8, **kwargs), 4)
+    assert any(torch.equal(plain[e + 1], plain[e]) is False for e in range(3))
+    assert any(bool((plain[e + 1] == plain[e]).any()) for e in range(3))
+
+
+def test_alternating_flip_pattern_is_exact_after_a_mid_epoch_resume():
+    images, labels = _halves()
+    kwargs = dict(shuffle=True, augment="cutout", seed=5, flip="alternate", mean=(0.5,) * 3)
+    kwargs["std"] = (0.25,) * 3
+    straight = _take(TensorBatchLoader(images, labels, 8, **kwargs), 9)  # 3 per epoch
+    first = TensorBatchLoader(images, labels, 8, **kwargs)
+    _take(first, 4)
+    state = json.loads(json.dumps(first.state_dict()))
+    assert state["flip"] == "alternate"
+    resumed = TensorBatchLoader(images, labels, 8, **kwargs)
+    resumed.load_state_dict(state)
+    for (x_ref, y_ref), (x_new, y_new) in zip(straight[4:], _take(resumed, 5), strict=True):
+        assert torch.equal(x_ref, x_new) and torch.equal(y_ref, y_new)
+    # a state saved with random flips is refused: the pattern would change
+    plain = TensorBatchLoader(images, labels, 8, **{**kwargs, "flip": "random"})
+    with pytest.raises(ValueError, match="flip"):
+        plain.load_state_dict(state)
+
+
+def test_alternating_flip_needs_a_preset_that_flips():
+    images, labels = _halves()
+    with pytest.raises(ValueError, match="never mirrors"):
+        TensorBatchLoader(images, labels, 8, augment="digits", flip="alternate")
+    with pytest.raises(ValueError, match="flip mode"):
+        TensorBatchLoader(images, labels, 8, augment="standard", flip="sometimes")

@@ -160,3 +160,38 @@ def test_cached_and_streaming_augment_a_recipe_identically(tmp_path, fakes, monk
     streamed = FileBatchLoader(dataset, 1, num_workers=0)
     for (x_cached, _), (x_streamed, _) in zip(cached, streamed, strict=True):
         assert torch.equal(x_cached, x_streamed)
+
+
+def test_alternating_flip_is_the_same_pattern_as_the_cached_loader(tmp_path):
+    from PIL import Image
+
+    from resnetv2.data import TensorBatchLoader
+
+    pixels = torch.zeros((3, 32, 32), dtype=torch.uint8)
+    pixels[..., 16:] = 255  # dark left half, bright right half
+    files = []
+    for i in range(6):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(pixels.permute(1, 2, 0).numpy()).save(files[-1])
+    labels = list(range(6))
+    stats = dict(mean=(0.5,) * 3, std=(0.25,) * 3)
+    dataset = FileImageDataset(
+        files, labels, image_size=(32, 32), augment="standard", seed=2, flip="alternate", **stats
+    )
+    streaming = FileBatchLoader(dataset, 4, shuffle=True, seed=2)
+    cached = TensorBatchLoader(
+        pixels.expand(6, 3, 32, 32).contiguous(), torch.tensor(labels), 4, shuffle=True,
+        augment="standard", seed=2, flip="alternate", **stats,
+    )  # fmt: skip
+    patterns = []
+    for loader in (streaming, cached):
+        epochs = []
+        for _ in range(2):
+            flags = torch.zeros(6, dtype=torch.bool)
+            for x, y in loader:
+                flags[y] = x[:, 0, 16, 8] > x[:, 0, 16, 23]
+            epochs.append(flags)
+        assert torch.equal(epochs[1], ~epochs[0])
+        patterns.append(epochs)
+    assert all(torch.equal(a, b) for a, b in zip(*patterns))
+    assert streaming.state_dict()["flip"] == "alternate"

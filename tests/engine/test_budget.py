@@ -142,7 +142,7 @@ def test_the_epoch_cap_limits_the_plan(clock):
 
 
 # ---------------------------------------------------------------------------- schedules
-@pytest.mark.parametrize("name", ["cosine", "onecycle", "multistep", "constant"])
+@pytest.mark.parametrize("name", ["cosine", "linear", "onecycle", "multistep", "constant"])
 def test_a_replan_changes_only_the_rest_of_the_schedule(name):
     schedule = StepSchedule(ScheduleConfig(name=name, warmup_epochs=0), 0.1, 10**6, 10)
     schedule.replan(20, 200, first=True)  # the first plan sets the length

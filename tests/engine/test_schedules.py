@@ -77,3 +77,17 @@ def test_plateau_on_accuracy_counts_improvement_upwards():
 def test_plateau_schedule_name_enables_the_multiplier():
     controller = build_lr_controller(ScheduleConfig(name="plateau"), 0.1, 5, 4)
     assert controller.plateau is not None and controller.lr_at(19) == pytest.approx(0.1)
+
+
+def test_linear_to_zero_after_warmup_is_a_function_of_progress():
+    # Li, Yumer & Ramanan 2020: lr falls linearly to zero at the last step.
+    s = schedule("linear", warmup_epochs=2, warmup_lr=0.0)
+    assert s(0) == 0.0 and s(10) == pytest.approx(0.05)
+    assert s(20) == pytest.approx(0.1)
+    assert s(60) == pytest.approx(0.05)  # half-way through the decay: half the lr
+    assert s(80) == pytest.approx(0.025)
+    assert s(100) == 0.0
+    # the same fraction of a longer run gives the same lr
+    longer = schedule("linear", epochs=20, warmup_epochs=4, warmup_lr=0.0)
+    assert longer(120) == pytest.approx(s(60))
+    assert schedule("linear", min_lr=0.01)(100) == pytest.approx(0.01)

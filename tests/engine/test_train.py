@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from resnetv2.analysis import count_flops
 from resnetv2.config import apply_overrides
 from resnetv2.engine import NonFiniteLossError, ResumeMismatchError, RunFolderError, train
 from resnetv2.io import CheckpointManager, load_weights
@@ -35,6 +36,11 @@ def test_training_writes_the_whole_run_folder(tmp_path, make_config):
         results
     )
     assert results["val_count"] == 359 and results["epochs"] == 2
+    # training compute: every training image of both epochs through the spec's FLOPs
+    assert results["train_images"] == 2 * 1438
+    spec = ResNetV2Spec.from_dict(json.loads((run / "spec.json").read_text()))
+    assert results["flops_per_image"] == count_flops(spec, (8, 8))
+    assert results["train_pflop"] == results["flops_per_image"] * 6 * 2 * 1438 / 1e15
     assert results["val_acc"] == max(float(r["val_acc"]) for r in rows)
     # model.safetensors holds the best epoch's weights with the metadata contract.
     state, meta = load_weights(run / "model.safetensors")
@@ -69,6 +75,78 @@ def test_resume_at_an_epoch_boundary_is_bit_exact(tmp_path, make_config):
         assert torch.equal(tensor, b.model_state[key]), key
     assert straight.results["val_acc"] == resumed.results["val_acc"]
     assert [r["val_loss"] for r in straight.history] == [r["val_loss"] for r in resumed.history]
+
+
+def test_lookahead_with_fast_bn_momentum_resumes_bit_exact_between_pull_backs(
+    tmp_path, make_config
+):
+    # 23 steps per epoch and a pull-back every 5: the pause falls inside a lookahead cycle.
+    config = make_config(**{"train.epochs": 2, "train.lookahead": True, "train.bn_momentum": 0.4})
+    straight = train(config, out=tmp_path / "a", progress=False, quiet=True)
+    paused = train(config, out=tmp_path / "b", progress=False, quiet=True, stop_after_epochs=1)
+    assert paused.paused
+    state = CheckpointManager(tmp_path / "b" / "checkpoints").load_latest().train_state
+    assert state["ema"]["updates"] == 23  # the slow weights and the cycle position are saved
+    resumed = train(config, resume=tmp_path / "b", progress=False, quiet=True)
+    a = CheckpointManager(tmp_path / "a" / "checkpoints").load_latest()
+    b = CheckpointManager(tmp_path / "b" / "checkpoints").load_latest()
+    for key, tensor in a.model_state.items():
+        assert torch.equal(tensor, b.model_state[key]), key
+    for key, tensor in a.train_state["ema"]["module"].items():
+        assert torch.equal(tensor, b.train_state["ema"]["module"][key]), key
+    assert [r["val_loss"] for r in straight.history] == [r["val_loss"] for r in resumed.history]
+    assert straight.results["lookahead"] and not straight.results["ema"]
+    # the option acts: the same run without lookahead ends elsewhere
+    plain = train(make_config(**{"train.epochs": 2, "train.bn_momentum": 0.4}), out=tmp_path / "c",
+                  progress=False, quiet=True)  # fmt: skip
+    assert plain.history[-1]["val_loss"] != straight.history[-1]["val_loss"]
+
+
+def test_alternating_flip_is_part_of_the_resume_key_and_needs_a_flipping_preset(
+    tmp_path, make_config
+):
+    from resnetv2.errors import DataError
+
+    config = make_config(**{"train.epochs": 2, "data.flip": "alternate"})
+    with pytest.raises(DataError, match="never mirrors"):  # digits: no flips
+        train(config, out=tmp_path / "no", progress=False, quiet=True)
+    config = apply_overrides(config, {"data.augment": "standard"})
+    train(config, out=tmp_path / "r", progress=False, quiet=True, stop_after_epochs=1)
+    state = CheckpointManager(tmp_path / "r" / "checkpoints").load_latest().train_state
+    assert state["resume_key"]["data"]["flip"] == "alternate"
+    assert state["loader"]["flip"] == "alternate"
+    with pytest.raises(ResumeMismatchError, match="flip"):
+        train(apply_overrides(config, {"data.flip": "random"}), resume=tmp_path / "r",
+              progress=False, quiet=True)  # fmt: skip
+
+
+def test_frozen_whitened_stem_stays_fitted_saves_and_resumes_bit_exact(tmp_path, make_config):
+    from resnetv2.engine.data import load_training_data
+    from resnetv2.nn.whitening import whitening_filters
+
+    config = make_config(**{"train.epochs": 2, "model.whiten_stem": "frozen"})
+    straight = train(config, out=tmp_path / "a", progress=False, quiet=True)
+    assert "whitened stem (frozen): 9 filters" in (tmp_path / "a" / "train.log").read_text()
+    # the stem holds the whitening filters of the training images (digits: 1 channel, 3x3)
+    data = load_training_data(config.data, seed=0, progress=False)
+    images, _ = next(iter(data.train_loader(data.num_train, "none", seed=0)))
+    filters, _, _ = whitening_filters(images, (3, 3))
+    state, _ = load_weights(tmp_path / "a" / "model.safetensors")
+    assert torch.allclose(state["stem.conv.weight"][:9], filters.float(), atol=1e-6)
+    # frozen: the best epoch's saved stem is the fitted one; resume continues exactly
+    train(config, out=tmp_path / "b", progress=False, quiet=True, stop_after_epochs=1)
+    resumed = train(config, resume=tmp_path / "b", progress=False, quiet=True)
+    b_state, _ = load_weights(tmp_path / "b" / "model.safetensors")
+    assert all(torch.equal(t, b_state[k]) for k, t in state.items())
+    assert [r["val_loss"] for r in straight.history] == [r["val_loss"] for r in resumed.history]
+    with pytest.raises(ResumeMismatchError, match="whiten_stem"):
+        train(apply_overrides(config, {"model.whiten_stem": "trainable"}), resume=tmp_path / "b",
+              progress=False, quiet=True)  # fmt: skip
+    # trainable: fitted at the start, then trained on
+    free = train(apply_overrides(config, {"model.whiten_stem": "trainable"}),
+                 out=tmp_path / "c", progress=False, quiet=True)  # fmt: skip
+    trained, _ = load_weights(free.run_dir / "model.safetensors")
+    assert not torch.allclose(trained["stem.conv.weight"][:9], filters.float(), atol=1e-6)
 
 
 def test_resume_with_a_changed_batch_size_is_refused_with_the_diff(tmp_path, make_config):

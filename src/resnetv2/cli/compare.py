@@ -11,7 +11,8 @@ def register(sub) -> None:
         "compare",
         help="compare finished runs: depth, params, FLOPs, accuracy, time (best first)",
         description="One row per run folder — depth, block, units per stage, parameters, FLOPs, "
-        "best and final validation accuracy, epochs, train time, images/s, precision — sorted "
+        "best and final validation accuracy, epochs, train time, images/s, precision, training "
+        "compute in PFLOP (multiply-adds x 2 x 3 x images seen) — sorted "
         "by best accuracy. A folder of runs (e.g. a `train --depth 20,56,110` sweep) counts as "
         "all of its runs. Unreadable or unfinished runs are listed with the reason.",
     )
@@ -24,7 +25,8 @@ def register(sub) -> None:
     p.add_argument(
         "--plot",
         metavar="FILE",
-        help="also draw accuracy vs parameters and vs train time (.png/.svg/.pdf)",
+        help="also draw accuracy vs parameters, vs train time and vs training compute "
+        "(train_pflop, where the runs recorded it) (.png/.svg/.pdf)",
     )
     p.set_defaults(func=run)
 

@@ -55,7 +55,8 @@ def register(sub) -> None:
         choices=TTA_MODES,
         default="none",
         help="test-time augmentation: flip = mean of the softmax of each image and its "
-        "horizontal mirror (default none); recorded in metrics.json and the CSV",
+        "horizontal mirror; crop = the image and two 1-pixel translations (per 32 pixels); "
+        "flip-crop = both (default none); recorded in metrics.json and the CSV",
     )
     p.add_argument(
         "--save-predictions",

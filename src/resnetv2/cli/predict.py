@@ -48,7 +48,8 @@ def register(sub) -> None:
         choices=TTA_MODES,
         default="none",
         help="test-time augmentation: flip = mean of the softmax of each image and its "
-        "horizontal mirror (default none); recorded in each row (tta column / key)",
+        "horizontal mirror; crop = the image and two 1-pixel translations (per 32 pixels); "
+        "flip-crop = both (default none); recorded in each row (tta column / key)",
     )
     add_engine_arguments(p)
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")

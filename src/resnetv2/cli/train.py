@@ -66,12 +66,25 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": int, "choices": (1, 3), "help": "convert images: 1 grayscale, 3 RGB"},
     ),
     ("--augment", "data.augment", {"choices": ("auto", *AUGMENTATIONS)}),
+    (
+        "--flip",
+        "data.flip",
+        {
+            "choices": config_choices("data.flip"),
+            "help": "alternate: each image mirrored on alternate epochs (airbench)",
+        },
+    ),
     ("--batch-size", "data.batch_size", {"type": int, "metavar": "B", "help": "global batch"}),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
     ("--optimizer", "optim.name", {"choices": config_choices("optim.name")}),
     ("--lr", "optim.lr", {"type": float, "help": "base (peak) learning rate"}),
     ("--momentum", "optim.momentum", {"type": float}),
     ("--weight-decay", "optim.weight_decay", {"type": float}),
+    (
+        "--norm-bias-lr-scale",
+        "optim.norm_bias_lr_scale",
+        {"type": float, "metavar": "X", "help": "lr of norm scales/shifts and biases = X * lr"},
+    ),
     (
         "--schedule",
         "schedule.name",
@@ -96,6 +109,13 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--label-smoothing", "train.label_smoothing", {"type": float}),
     ("--grad-clip", "train.grad_clip", {"type": float, "metavar": "NORM"}),
     ("--ema-decay", "train.ema_decay", {"type": float}),
+    ("--lookahead-steps", "train.lookahead_steps", {"type": int, "metavar": "K"}),
+    ("--lookahead-alpha", "train.lookahead_alpha", {"type": float, "metavar": "A"}),
+    (
+        "--bn-momentum",
+        "train.bn_momentum",
+        {"type": float, "metavar": "M", "help": "BatchNorm momentum (PyTorch's 0.1 by default)"},
+    ),
     ("--device", "train.device", {"choices": config_choices("train.device"), "help": "(auto)"}),
     (
         "--amp",
@@ -125,6 +145,14 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     ("--keep-checkpoints", "callbacks.keep_checkpoints", {"type": int, "metavar": "N"}),
+    (
+        "--whiten-stem",
+        "model.whiten_stem",
+        {
+            "choices": config_choices("model.whiten_stem"),
+            "help": "initialise the stem conv from the data's patch covariance (whitening)",
+        },
+    ),
     (
         "--init-weights",
         "model.init_weights",
@@ -161,6 +189,7 @@ _SWITCHES: list[tuple[str, str, str]] = [
     ("--deterministic", "train.deterministic", "bit-reproducible CPU runs"),
     ("--compile", "train.compile", "torch.compile the model"),
     ("--ema", "train.ema", "keep (and evaluate) an EMA of the weights"),
+    ("--lookahead", "train.lookahead", "lookahead: pull the weights back every K steps"),
     ("--sync-bn", "train.sync_bn", "synchronise BatchNorm across processes (torchrun)"),
     ("--tensorboard", "callbacks.tensorboard", "also log to RUN/tensorboard"),
     ("--download", "data.download", "download CIFAR if it is missing"),

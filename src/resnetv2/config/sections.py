@@ -45,6 +45,9 @@ class ModelConfig:
     budget the trainer times a step of each and trains the first whose ``min_epochs`` fit
     (:mod:`resnetv2.engine.net_choice`); without a budget, or when the command line names the
     architecture, the list is ignored and ``depth``/``options`` are trained.
+    ``whiten_stem`` (``frozen`` or ``trainable``) initialises the stem conv from the training
+    images' patch covariance (Page's ResNet-9; airbench, arXiv:2404.00498;
+    :mod:`resnetv2.nn.whitening`); ``frozen`` then keeps it fixed. The net stays the spec's.
     """
 
     preset: str | None = None
@@ -54,6 +57,7 @@ class ModelConfig:
     freeze: Literal["backbone", "none"] = "none"
     backbone_lr_scale: float = 1.0
     by_budget: list[BudgetNet] = field(default_factory=list)
+    whiten_stem: Literal["off", "frozen", "trainable"] = "off"
 
     def architecture_given(self) -> bool:
         """Whether a preset, depth or backbone option is set (not only head options)."""
@@ -84,6 +88,8 @@ class DataConfig:
     folder; ``cache: false`` turns the cache off. A run stores folder sources as absolute
     paths with a ``fingerprint`` (file count, hash of names and sizes) that ``--resume`` and
     ``evaluate RUN`` check (:mod:`resnetv2.data.fingerprint`); it is recomputed for new runs.
+    ``flip: alternate`` mirrors each training image on alternate epochs instead of at random
+    (airbench, arXiv:2404.00498; :mod:`resnetv2.data.augment`).
     """
 
     source: str = "digits"
@@ -97,6 +103,7 @@ class DataConfig:
     std: list[float] | None = None
     #: ``auto`` or an augmentation preset (checked against the data layer's registry).
     augment: str = "auto"
+    flip: Literal["random", "alternate"] = "random"
     batch_size: int = 128
     eval_batch_size: int | None = None
     workers: int = 0
@@ -108,7 +115,10 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Optimiser. Weight decay never applies to norm layers or biases."""
+    """Optimiser. Weight decay never applies to norm layers or biases (unless
+    ``decay_norm_and_bias``); ``norm_bias_lr_scale`` multiplies their learning rate (airbench
+    and Page's ResNet-9 train BatchNorm biases at 64× the lr; :mod:`resnetv2.engine.optim`).
+    """
 
     name: Literal["sgd", "adamw", "adam"] = "sgd"
     lr: float = 0.1
@@ -119,6 +129,7 @@ class OptimConfig:
     eps: float = 1e-8
     amsgrad: bool = False
     decay_norm_and_bias: bool = False
+    norm_bias_lr_scale: float = 1.0
 
 
 @dataclass
@@ -141,10 +152,12 @@ class ScheduleConfig:
     ``warmup_epochs`` of ``linear`` warm-up ramp from ``warmup_lr`` to the base lr, while
     ``constant`` warm-up holds ``warmup_lr`` (He et al.'s 0.01 for ResNet-1001).
     ``onecycle`` ramps up over ``pct_start`` of the run and anneals to ``lr / final_div``.
+    ``linear`` decays linearly from the base lr to ``min_lr`` (0) at the last step, after any
+    warm-up (Li, Yumer & Ramanan 2020, "Budgeted Training").
     ``plateau`` (also usable with any name) multiplies the lr when a metric stalls.
     """
 
-    name: Literal["constant", "cosine", "multistep", "onecycle", "plateau"] = "cosine"
+    name: Literal["constant", "cosine", "linear", "multistep", "onecycle", "plateau"] = "cosine"
     warmup_epochs: float = 0.0
     warmup: Literal["linear", "constant"] = "linear"
     warmup_lr: float | None = None
@@ -182,7 +195,8 @@ class TrainSection:
 
     ``amp: auto`` (bf16 autocast) is on for CUDA and for CPUs with AMX or AVX-512 BF16, off
     elsewhere (:mod:`resnetv2.engine.precision`); ``val_tta: flip`` validates each epoch on the
-    image and its mirror (as ``evaluate --tta flip``); ``channels_last`` is on everywhere,
+    image and its mirror (as ``evaluate --tta flip``; ``crop``/``flip-crop`` add translated
+    views, :mod:`resnetv2.tta`); ``channels_last`` is on everywhere,
     since ``benchmarks/train_overhead.py --cpu-settings`` measured it faster on CPU as well
     (docs/bench-training.md).
     ``threads`` sets PyTorch's intra-op CPU threads for the run (``null``: PyTorch's default);
@@ -197,6 +211,10 @@ class TrainSection:
     ``tune`` times a few training steps before a CPU run to choose ``channels_last`` and
     ``threads`` where they are left open (``auto``: runs of 1,000+ steps or a 60 s+ budget;
     :mod:`resnetv2.engine.probe`).
+    ``lookahead`` keeps slow weights that pull the model back every ``lookahead_steps`` steps
+    by ``lookahead_alpha`` (Zhang et al. 2019; evaluated and saved like the EMA weights, and
+    not combined with ``ema``). ``bn_momentum`` sets every BatchNorm's momentum (PyTorch's
+    convention, the new batch's weight; ``null``: 0.1); airbench uses 0.4.
     ``memory_check`` refuses a run whose estimated memory exceeds the device's available
     memory before anything is allocated (:mod:`resnetv2.memory.preflight`).
     """
@@ -209,10 +227,14 @@ class TrainSection:
     grad_clip: float | None = None
     ema: bool = False
     ema_decay: float = 0.999
+    lookahead: bool = False
+    lookahead_steps: int = 5
+    lookahead_alpha: float = 0.5
+    bn_momentum: float | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     amp: Literal["auto", "on", "off"] = "auto"
-    val_tta: Literal["none", "flip"] = "none"
+    val_tta: Literal["none", "flip", "crop", "flip-crop"] = "none"
     channels_last: Literal["auto", "on", "off"] = "auto"
     tune: Literal["auto", "on", "off"] = "auto"
     sync_bn: bool = False

@@ -183,6 +183,10 @@ def _check_ranges(config: TrainConfig) -> None:
     need(o.lr > 0 and math.isfinite(o.lr), f"optim.lr must be a positive number, got {o.lr}")
     need(o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}")
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum}")
+    need(
+        0 < o.norm_bias_lr_scale <= 1e4,
+        f"optim.norm_bias_lr_scale must be in (0, 10000], got {o.norm_bias_lr_scale}",
+    )
     need(len(o.betas) == 2, f"optim.betas must have two numbers, got {o.betas}")
     need(
         not o.nesterov or (o.name == "sgd" and o.momentum > 0),
@@ -200,7 +204,7 @@ def _check_ranges(config: TrainConfig) -> None:
             "--time (train.time) plans the learning-rate schedule as a function of progress; "
             "reduce-on-plateau (schedule.name plateau / schedule.plateau) follows the "
             "validation metric instead and cannot be planned: use --schedule cosine, "
-            "onecycle, multistep or constant with --time",
+            "linear, onecycle, multistep or constant with --time",
         )
     need(
         0 <= t.seed <= MAX_SEED,
@@ -210,6 +214,19 @@ def _check_ranges(config: TrainConfig) -> None:
     need(0 <= t.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
     need(t.grad_clip is None or t.grad_clip > 0, "train.grad_clip must be > 0 (or null)")
     need(0 < t.ema_decay < 1, f"train.ema_decay must be in (0, 1), got {t.ema_decay}")
+    need(
+        not (t.ema and t.lookahead),
+        "train.ema and train.lookahead both average the weights; choose one",
+    )
+    need(t.lookahead_steps >= 1, f"train.lookahead_steps must be >= 1, got {t.lookahead_steps}")
+    need(
+        0 < t.lookahead_alpha <= 1,
+        f"train.lookahead_alpha must be in (0, 1], got {t.lookahead_alpha}",
+    )
+    need(
+        t.bn_momentum is None or 0 < t.bn_momentum <= 1,
+        f"train.bn_momentum must be in (0, 1] (or null), got {t.bn_momentum}",
+    )
     need(t.threads is None or t.threads >= 1, "train.threads must be >= 1 (or null)")
     if t.checkpoint_activations is not None:
         from resnetv2.memory import MemoryEstimateError, parse_checkpoint_segments
@@ -242,6 +259,11 @@ def _check_ranges(config: TrainConfig) -> None:
     need(
         m.freeze == "none" or m.backbone_lr_scale == 1.0,
         "model.backbone_lr_scale needs model.freeze none (a frozen backbone has no lr)",
+    )
+    need(
+        m.whiten_stem == "off" or m.init_weights is None,
+        "model.whiten_stem fits a fresh stem to the data; it cannot be combined with "
+        "model.init_weights (the pretrained stem)",
     )
     need(s.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0")
     need(all(0 < m < 1 for m in s.milestones), "schedule.milestones are fractions in (0, 1)")

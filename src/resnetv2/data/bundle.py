@@ -99,11 +99,15 @@ class DataBundle:
         device: str | torch.device | None = None,
         drop_last: bool = False,
         num_workers: int | None = None,
+        flip: str = "random",
     ) -> TensorBatchLoader | FileBatchLoader:
         """Shuffled, augmented training batches (``augment`` defaults to the source's preset:
-        ``digits`` for the digits dataset, ``standard`` otherwise)."""
+        ``digits`` for the digits dataset, ``standard`` otherwise); ``flip`` is ``random`` or
+        ``alternate`` (:mod:`resnetv2.data.augment`)."""
         augment = check_augmentation(augment if augment is not None else self.default_augment)
-        return self._loader(batch_size, augment, True, drop_last, seed, device, num_workers)
+        return self._loader(
+            batch_size, augment, True, drop_last, seed, device, num_workers, flip=flip
+        )
 
     def val_loader(
         self,
@@ -116,7 +120,16 @@ class DataBundle:
         return self._loader(batch_size, "none", False, False, 0, device, num_workers, val=True)
 
     def _loader(
-        self, batch_size, augment, shuffle, drop_last, seed, device, num_workers, val=False
+        self,
+        batch_size,
+        augment,
+        shuffle,
+        drop_last,
+        seed,
+        device,
+        num_workers,
+        val=False,
+        flip="random",
     ):
         labels = self.val_labels if val else self.train_labels
         if self.storage == "cached":
@@ -132,6 +145,7 @@ class DataBundle:
                 std=self.std,
                 seed=seed,
                 device=device,
+                flip=flip,
             )
         dataset = FileImageDataset(
             self.val_files if val else self.train_files,
@@ -142,6 +156,7 @@ class DataBundle:
             augment=augment,
             seed=seed,
             options=self.decode_options,
+            flip=flip,
         )
         return FileBatchLoader(
             dataset,

@@ -15,7 +15,13 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from resnetv2.data.augment import augment_pixels, check_augmentation
+from resnetv2.data.augment import (
+    alternating_flips,
+    augment_pixels,
+    check_augmentation,
+    check_flip,
+    first_flips,
+)
 from resnetv2.data.rng import generator_for
 from resnetv2.data.stats import Normalizer, check_mean_std, compute_mean_std
 from resnetv2.device import one_intra_op_thread
@@ -86,7 +92,11 @@ class ResumableLoader:
         self.epoch, self.position = int(epoch), 0
 
     def _config(self) -> dict:
-        return {key: getattr(self, key) for key in self.CONFIG_KEYS}
+        config = {key: getattr(self, key) for key in self.CONFIG_KEYS}
+        # Only when not the default, so states saved before the option existed still match.
+        if getattr(self, "flip", "random") != "random":
+            config["flip"] = self.flip
+        return config
 
     def state_dict(self) -> dict:
         """JSON-serialisable resume state."""
@@ -99,8 +109,11 @@ class ResumableLoader:
 
     def load_state_dict(self, state: dict, *, strict: bool = True) -> None:
         """Resume at the saved epoch and position; refuses a state from a different setup."""
+        expected = self._config()
+        if isinstance(state, dict) and "flip" in state:
+            expected.setdefault("flip", "random")  # saved alternating, now random: refused
         self.epoch, self.position = check_resume_state(
-            state, self._config(), kind=self.STATE_KIND, strict=strict
+            state, expected, kind=self.STATE_KIND, strict=strict
         )
 
 
@@ -111,6 +124,8 @@ class TensorBatchLoader(ResumableLoader):
     when not given); ``y`` is int64; both on ``device``. ``augment`` names a preset of
     :mod:`resnetv2.data.augment`; ``standard`` pads with the mean colour, which normalises to
     exactly the zero padding of the He et al. reference code (it pads after normalising).
+    ``flip='alternate'`` mirrors each image on alternate epochs
+    (:func:`~resnetv2.data.augment.alternating_flips`).
 
     Each ``iter()`` continues the current epoch from its position and, once the epoch is
     complete, advances to the next. Evaluation loaders (``shuffle=False``,
@@ -132,6 +147,7 @@ class TensorBatchLoader(ResumableLoader):
         std: Sequence[float] | None = None,
         seed: int = 0,
         device: str | torch.device | None = None,
+        flip: str = "random",
     ):
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise DataError(
@@ -144,6 +160,8 @@ class TensorBatchLoader(ResumableLoader):
             )
         self.batch_size = check_batch_size(batch_size)
         self.augment = check_augmentation(augment)
+        self.flip = check_flip(flip, self.augment)
+        self._first_flips = first_flips(seed, images.shape[0]) if flip == "alternate" else None
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.seed = int(seed)
@@ -189,7 +207,10 @@ class TensorBatchLoader(ResumableLoader):
         labels = self._labels.index_select(0, chosen)
         if self.augment != "none":
             generator = generator_for(self.seed, "augment", epoch, index)
-            images = augment_pixels(images, self.augment, generator, fill=self._fill)
+            flips = None
+            if self._first_flips is not None:
+                flips = alternating_flips(self._first_flips, chosen, epoch)
+            images = augment_pixels(images, self.augment, generator, fill=self._fill, flips=flips)
         return self._normalize(images), labels
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

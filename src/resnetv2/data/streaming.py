@@ -27,7 +27,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnetv2.data.augment import augment_pixels, check_augmentation
+from resnetv2.data.augment import (
+    alternating_flips,
+    augment_pixels,
+    check_augmentation,
+    check_flip,
+    first_flips,
+)
 from resnetv2.data.badimages import SkippedImages, check_on_bad_image, warn_skipped
 from resnetv2.data.decode import BadImageError, DecodeOptions
 from resnetv2.data.loaders import ResumableLoader, check_batch_size
@@ -55,6 +61,7 @@ class FileImageDataset(Dataset):
         augment: str = "none",
         seed: int = 0,
         options: DecodeOptions | None = None,
+        flip: str = "random",
     ):
         if len(files) != len(labels):
             raise DataError(f"got {len(files)} files but {len(labels)} labels")
@@ -62,6 +69,8 @@ class FileImageDataset(Dataset):
         self.labels = torch.as_tensor(labels, dtype=torch.int64)
         self.image_size = tuple(image_size)
         self.augment = check_augmentation(augment)
+        self.flip = check_flip(flip, self.augment)
+        self._first_flips = first_flips(seed, len(files)) if flip == "alternate" else None
         self.seed = int(seed)
         self.options = options or DecodeOptions()
         self.epoch = 0
@@ -82,7 +91,10 @@ class FileImageDataset(Dataset):
             # A private generator per (seed, epoch, sample): independent of worker count and
             # of what other samples drew; the global RNG is never touched.
             generator = generator_for(self.seed, "sample", self.epoch, index)
-            image = augment_pixels(image, self.augment, generator, fill=self._fill)
+            flips = None
+            if self._first_flips is not None:
+                flips = alternating_flips(self._first_flips, torch.tensor([index]), self.epoch)
+            image = augment_pixels(image, self.augment, generator, fill=self._fill, flips=flips)
         return self.preprocessing.normalize(image)[0], label, index, None
 
 
@@ -169,6 +181,10 @@ class FileBatchLoader(ResumableLoader):
     @property
     def augment(self) -> str:
         return self.dataset.augment
+
+    @property
+    def flip(self) -> str:
+        return self.dataset.flip
 
     def _order(self, epoch: int) -> list[int]:
         if not self.shuffle:

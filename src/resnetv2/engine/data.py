@@ -124,6 +124,7 @@ def make_loaders(data, config: DataConfig, *, seed: int, device, ctx):
         device=device,
         drop_last=drop_last,
         num_workers=config.workers,
+        flip=config.flip,
     )
     if len(train_loader) == 0:
         raise DataError(

@@ -221,9 +221,66 @@ def enable_checkpointing(model: nn.Module, value: int | str | None) -> None:
     enable_activation_checkpointing(model, value)
 
 
+def set_bn_momentum(model: nn.Module, momentum: float | None) -> None:
+    """``train.bn_momentum`` on every BatchNorm layer (``None`` keeps PyTorch's 0.1).
+
+    PyTorch's convention: the weight of the new batch, ``running = (1 - m) * running + m *
+    batch``. airbench (Jordan 2024, arXiv:2404.00498) uses 0.4 in this convention (its "0.6"
+    is Keras'): statistics that follow the weights quickly, which short runs and lookahead
+    need.
+    """
+    if momentum is None:
+        return
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = float(momentum)
+
+
+def whiten_stem(model: nn.Module, data, config: TrainConfig, *, fit: bool):
+    """``model.whiten_stem``: fit the stem conv to the training images' patches
+    (:mod:`resnetv2.nn.whitening`; ``fit=False`` on resume, where the checkpoint holds the
+    weights) and, when ``frozen``, stop its weights from training. Returns the
+    :class:`~resnetv2.nn.whitening.WhiteningFit`, or ``None`` when nothing was fitted."""
+    from resnetv2.nn.whitening import whiten_conv_, whitening_image_count
+
+    mode = config.model.whiten_stem
+    conv = getattr(getattr(model, "stem", None), "conv", None)
+    if mode == "off":
+        return None
+    if not isinstance(conv, nn.Conv2d):
+        raise ResNetV2Error(
+            "model.whiten_stem needs a stem conv; this model's stem_type is "
+            f"{model.spec.stem_type!r}"
+        )
+    result = None
+    if fit:
+        kernel = (int(conv.kernel_size[0]), int(conv.kernel_size[1]))
+        count = min(data.num_train, whitening_image_count(*data.image_size, kernel))
+        # The first `count` images of epoch 0's seeded order, unaugmented and normalised as
+        # the network sees them; cached or streaming alike, no global RNG drawn.
+        loader = data.train_loader(count, "none", seed=config.train.seed, num_workers=0)
+        images, _ = next(iter(loader))
+        result = whiten_conv_(conv, images)
+    if mode == "frozen":
+        conv.weight.requires_grad_(False)
+    return result
+
+
+def describe_whitening(mode: str, fit) -> str:
+    """One log line for :func:`whiten_stem`'s fit."""
+    values = fit.eigenvalues
+    negated = f" + {fit.negated} negated" if fit.negated else ""
+    return (
+        f"whitened stem ({mode}): {fit.whitened} filters{negated} from {values.numel()} patch "
+        f"directions of {fit.images:,} images (eigenvalues {float(values[0]):.3g}.."
+        f"{float(values[-1]):.3g})"
+    )
+
+
 __all__ = [
     "InitWeightsError",
     "build_model",
+    "describe_whitening",
     "enable_checkpointing",
     "init_weights_record",
     "load_pretrained",
@@ -231,4 +288,6 @@ __all__ = [
     "prepare",
     "resumed_preprocessing",
     "resumed_spec",
+    "set_bn_momentum",
+    "whiten_stem",
 ]

@@ -4,6 +4,11 @@ Decaying BatchNorm/GroupNorm scales and biases only fights the normalisation and
 (Goyal et al. 2017, "Accurate, Large Minibatch SGD", §5.1; timm's ``param_groups_weight_decay``),
 so parameters of norm layers and every 1-D parameter go into a group with ``weight_decay=0``.
 
+``optim.norm_bias_lr_scale`` multiplies the learning rate of that undecayed group (norm
+scales and shifts, every bias): David Page's DAWNBench ResNet-9 ("How to Train Your ResNet",
+2018) and airbench (Jordan 2024, arXiv:2404.00498: BatchNorm biases at 64× the lr)
+train them much faster than the weights, which cut airbench's epochs to 94 % from 18 to 13.5.
+
 When fine-tuning, :func:`resnetv2.finetune.prepare_finetune` splits the parameters into a
 ``backbone`` and a ``head`` group with their own ``lr_scale``; :func:`param_groups` crosses
 the two splits (decay × fine-tune group), and the schedule sets each group's lr to
@@ -26,8 +31,12 @@ def param_groups(
     *,
     decay_all: bool = False,
     finetune_groups: list[dict] | None = None,
+    norm_bias_lr_scale: float = 1.0,
 ) -> list[dict]:
     """Decayed weights and undecayed norm/bias parameters (empty groups dropped).
+
+    The norm/bias group's ``lr_scale`` is multiplied by ``norm_bias_lr_scale``; with
+    ``decay_all`` it is a group of its own only when that scale is not 1 (then decayed too).
 
     Only parameters that require gradients are included. ``finetune_groups`` (from
     :func:`resnetv2.finetune.prepare_finetune`: ``params``, ``name``, ``lr_scale``) splits
@@ -59,18 +68,20 @@ def param_groups(
                 group_name, scale = owner[id(param)]
             scales[group_name] = scale
             is_norm_or_bias = isinstance(module, _NORM_TYPES) or name == "bias" or param.ndim <= 1
-            decayed = decay_all or not is_norm_or_bias
-            buckets.setdefault((group_name, decayed), []).append(param)
+            # One group for everything when all is decayed at one lr (as before the scale).
+            special = is_norm_or_bias and (not decay_all or norm_bias_lr_scale != 1.0)
+            buckets.setdefault((group_name, special), []).append(param)
     groups = []
     for group_name in order:
-        for decayed in (True, False):
-            params = buckets.get((group_name, decayed))
+        for special in (False, True):
+            params = buckets.get((group_name, special))
             if not params:
                 continue
+            decayed = decay_all or not special
             group = {
                 "params": params,
                 "weight_decay": weight_decay if decayed else 0.0,
-                "lr_scale": scales[group_name],
+                "lr_scale": scales[group_name] * (norm_bias_lr_scale if special else 1.0),
             }
             if finetune_groups is not None:
                 group["name"] = group_name
@@ -89,6 +100,7 @@ def build_optimizer(
         config.weight_decay,
         decay_all=config.decay_norm_and_bias,
         finetune_groups=finetune_groups,
+        norm_bias_lr_scale=config.norm_bias_lr_scale,
     )
     for group in groups:
         group["lr"] = config.lr * group["lr_scale"]

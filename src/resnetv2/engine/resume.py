@@ -33,6 +33,8 @@ def resume_key(config, spec, world_size: int) -> dict[str, Any]:
             "drop_last": d.drop_last,
             "mean": d.mean,
             "std": d.std,
+            # Only when set, so checkpoints from before the option still match.
+            **({"flip": d.flip} if d.flip != "random" else {}),
         },
         "seed": config.train.seed,
         "optimizer": config.optim.name,
@@ -40,6 +42,8 @@ def resume_key(config, spec, world_size: int) -> dict[str, Any]:
         "finetune": {"init_weights": m.init_weights, "freeze": m.freeze}
         if m.init_weights is not None
         else None,
+        # A frozen stem changes the optimiser's parameters; only when set (older checkpoints).
+        **({"whiten_stem": m.whiten_stem} if m.whiten_stem != "off" else {}),
     }
 
 

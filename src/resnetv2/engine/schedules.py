@@ -8,6 +8,10 @@ any step reproduces the learning rate exactly. Shapes:
   error is below 80 % (about 400 iterations), and then go back to 0.1" (``warmup: constant``).
 * ``cosine`` — SGDR without restarts (Loshchilov & Hutter 2017) after a linear warm-up
   (Goyal et al. 2017).
+* ``linear`` — linear decay to ``min_lr`` (0 by default) at the last step, after the warm-up:
+  Li, Yumer & Ramanan 2020 ("Budgeted Training: Rethinking Deep Neural Network Training
+  Under Resource Constraints", ICLR, arXiv:1905.04753) found linear-to-zero the best schedule
+  for every fixed budget of epochs they tried, ahead of cosine and step decay.
 * ``onecycle`` — Smith & Topin 2018, as in PyTorch's ``OneCycleLR`` (and, with
   ``anneal: linear``, the piecewise-linear schedule of the DAWNBench CIFAR-10 entries).
 * ``plateau`` — Keras' ``ReduceLROnPlateau``: a multiplier that shrinks when a monitored
@@ -75,10 +79,10 @@ class StepSchedule:
             done = step / total
             passed = sum(1 for m in c.milestones if done >= m)
             return self.base_lr * c.gamma**passed
-        if c.name == "cosine":
+        if c.name in ("cosine", "linear"):
             span = max(total - warmup_steps, 1)
             t = min(max(step - warmup_steps, 0) / span, 1.0)
-            return c.min_lr + (self.base_lr - c.min_lr) * 0.5 * (1 + math.cos(math.pi * t))
+            return _anneal(self.base_lr, c.min_lr, t, "linear" if c.name == "linear" else "cos")
         if c.name == "onecycle":
             peak = self.base_lr
             low, end = peak / c.div_factor, peak / c.div_factor / c.final_div

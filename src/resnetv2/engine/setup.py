@@ -28,7 +28,7 @@ from resnetv2.engine.data import (
     make_loaders,
     record_data_identity,
 )
-from resnetv2.engine.ema import ModelEMA
+from resnetv2.engine.ema import build_averager
 from resnetv2.engine.optim import build_optimizer
 from resnetv2.engine.precision import choose_precision
 from resnetv2.engine.resume import resume_key
@@ -101,9 +101,13 @@ def build_run(trainer: Trainer) -> None:
     check_model_matches_data(trainer.spec, data, finetuning=finetuning)
     # Before DDP and torch.compile wrap the model, so both see the checkpointed stages.
     model_setup.enable_checkpointing(model, t.checkpoint_activations)
+    model_setup.set_bn_momentum(model, t.bn_momentum)
+    whitening = model_setup.whiten_stem(model, data, cfg, fit=not trainer.resuming)
+    if whitening is not None:
+        trainer.log.info("%s", model_setup.describe_whitening(cfg.model.whiten_stem, whitening))
     trainer.model = model
     trainer.num_params = sum(p.numel() for p in model.parameters())
-    trainer.ema = ModelEMA(model, t.ema_decay) if t.ema else None
+    trainer.ema = build_averager(model, t)  # EMA or lookahead weights
     trainer.optimizer = build_optimizer(model, cfg.optim, finetune_groups=finetune_groups)
 
     trainer.train_loader, trainer.val_loader = make_loaders(

@@ -261,6 +261,7 @@ class Trainer(TrainerStateMixin):
                 self._budget_replan(epoch)
         row["seconds"] = seconds
         row["images_per_second"] = count / seconds if seconds > 0 else 0.0
+        row["train_images"] = int(count)  # for results.json's train_pflop
         row["elapsed"] = self.timer.elapsed
         self.running = [0.0, 0.0, 0.0, 0.0]
         reduced = self.lr.end_epoch(row, self.global_step)
@@ -302,6 +303,20 @@ class Trainer(TrainerStateMixin):
                 es.patience,
             )
         return stop
+
+    def _compute_record(self) -> dict[str, Any]:
+        """Training compute: images seen (every epoch's training images, summed over
+        processes) and ``train_pflop`` (:func:`resnetv2.analysis.training_pflop`)."""
+        from resnetv2.analysis import count_flops, training_pflop
+
+        # Rows of runs resumed from before this was recorded: one pass over the training set.
+        images = sum(int(r.get("train_images", self.data.num_train)) for r in self.history)
+        size = tuple(self.data.image_size)
+        return {
+            "train_images": images,
+            "flops_per_image": count_flops(self.spec, size),
+            "train_pflop": training_pflop(self.spec, size, images),
+        }
 
     def fit(self) -> TrainResult:
         cfg = self.config
@@ -400,13 +415,15 @@ class Trainer(TrainerStateMixin):
             "params": self.num_params,
             "stopped_early": stopped_early,
             "val_count": self.history[-1]["val_count"] if self.history else 0,
-            "ema": self.ema is not None,
+            "ema": self.config.train.ema,
+            "lookahead": self.config.train.lookahead,
             "world_size": self.ctx.world_size,
             "recipe": self.config.name,
             "precision": self.precision.name,
             "precision_reason": self.precision.reason,
             "val_tta": self.config.train.val_tta,
             "wall_seconds": self.timer.elapsed,
+            **self._compute_record(),
         }
         if self.budget is not None:
             results["budget"] = self.budget.results()

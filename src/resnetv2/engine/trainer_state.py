@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from resnetv2.engine import distributed as ddp
-from resnetv2.engine.ema import ModelEMA
+from resnetv2.engine.ema import build_averager
 from resnetv2.engine.resume import check_resume, check_state_ranges
 from resnetv2.errors import ResNetV2Error
 
@@ -110,7 +110,7 @@ class TrainerStateMixin:
             if state["ema"] is not None:
                 self.ema.load_state_dict(state["ema"])
             else:
-                self.ema = ModelEMA(self.model, self.config.train.ema_decay)
+                self.ema = build_averager(self.model, self.config.train)
         self.train_loader.load_state_dict(state["loader"], strict=not self.resume_force)
         rng = state["rng_cpu"]
         if len(rng) == self.ctx.world_size:
