@@ -220,3 +220,42 @@ def test_results_json_records_the_budget(tmp_path, make_config, clock):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert set(results["budget"]) >= {"budget_seconds", "planned_epochs", "planned_steps"}
     assert results["epochs"] == math.ceil(results["budget"]["planned_epochs"])
+
+
+def test_a_plan_shorter_than_the_warm_up_still_anneals():
+    schedule = StepSchedule(ScheduleConfig(name="cosine", warmup_epochs=1), 0.1, 10**6, 100)
+    schedule.replan(20, 60, first=True)
+    assert schedule(60) <= 0.1 * 0.1 and max(schedule(s) for s in range(61)) == pytest.approx(0.1)
+
+
+def test_resuming_a_plain_run_with_more_epochs_stretches_its_schedule(tmp_path, make_config):
+    config = make_config(**{"train.epochs": 2, "schedule.warmup_epochs": 0})
+    train(config, out=tmp_path / "r", progress=False, quiet=True, stop_after_epochs=1)
+    longer = apply_overrides(config, {"train.epochs": 4})
+    result = train(longer, resume=tmp_path / "r", progress=False, quiet=True)
+    lrs = [row["lr"] for row in result.history]
+    assert len(lrs) == 4 and lrs[1] > 0.5 * lrs[0] and lrs[2] > 0.1 * lrs[0]
+
+
+def test_a_checkpoint_cost_is_budgeted(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(budget, "now", clock)
+    planner = BudgetPlanner(
+        60.0, steps_per_epoch=50, max_steps=10**6, batch_size=64, num_val=300, started=clock()
+    )
+    step = 0
+    planner.begin_session(0)
+    while planner.planned_steps is None or step < planner.planned_steps:
+        step += 1
+        planner.after_step(step)
+        if planner.planned_steps is not None and step >= planner.planned_steps:
+            break
+        if step % 50 == 0:
+            planner.begin_validation()
+            planner.end_validation()
+            planner.end_epoch(step)
+            planner.begin_checkpoint()
+            clock.t += 2.0  # a slow disk: every checkpoint costs 2 s
+            planner.end_checkpoint()
+    used = clock.t - 1000.0 + clock.val + 2.0  # the last epoch's validation and checkpoint
+    assert used + planner.finish_seconds <= 60.0 + clock.step

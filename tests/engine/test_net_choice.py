@@ -10,7 +10,7 @@ import yaml
 from resnetv2.cli import build_parser
 from resnetv2.cli.train import build_config
 from resnetv2.config import ConfigError, apply_overrides, load_recipe
-from resnetv2.engine import net_choice, train
+from resnetv2.engine import budget, net_choice, train
 
 NETS = [
     {"note": "big", "min_epochs": 40, "depth": 14, "options": {"widths": [8, 16, 32]}},
@@ -33,7 +33,9 @@ def step_times(monkeypatch):
 
 @pytest.mark.parametrize(("seconds", "chosen"), [(600.0, "big"), (60.0, "small"), (1.0, "small")])
 def test_the_first_net_whose_epochs_fit_is_chosen(step_times, seconds, chosen):
-    config = apply_overrides(load_recipe("digits"), {"model.by_budget": NETS, "train.time": 600})
+    config = apply_overrides(
+        load_recipe("digits"), {"model.by_budget": NETS, "train.time": 600, "train.epochs": 1000}
+    )
     config, record = net_choice.choose_net(
         config, DATA, amp=False, channels_last=True, seconds_left=seconds
     )
@@ -69,13 +71,27 @@ def test_an_unbuildable_candidate_is_refused_at_validation():
         apply_overrides(load_recipe("digits"), {"model.by_budget": bad})
 
 
-def test_a_budgeted_run_trains_and_records_the_chosen_net(tmp_path, make_config, step_times):
+def test_the_epoch_cap_counts_against_a_candidate(step_times):
+    config = apply_overrides(
+        load_recipe("digits"), {"model.by_budget": NETS, "train.time": 600, "train.epochs": 30}
+    )
+    _, record = net_choice.choose_net(
+        config, DATA, amp=False, channels_last=True, seconds_left=600.0
+    )
+    assert record["chosen"] == "small" and record["candidates"][0]["epochs_fit"] == 30
+
+
+def test_a_budgeted_run_trains_and_records_the_chosen_net(
+    tmp_path, make_config, step_times, monkeypatch
+):
+    monkeypatch.setattr(budget, "now", lambda: 100.0)  # no time passes: the cap ends the run
     config = make_config(**{"model.by_budget": NETS, "train.time": 30, "train.epochs": 2})
     result = train(config, out=tmp_path / "run", progress=False, quiet=True)
-    assert result.results["net_choice"]["chosen"] in ("big", "small")
+    record = result.results["net_choice"]
+    assert record["chosen"] == "small" and record["candidates"][0]["epochs_fit"] == 2
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
-    depth = {"big": 14, "small": 8}[result.results["net_choice"]["chosen"]]
-    assert saved["model"]["depth"] == depth and saved["model"]["by_budget"] == []
+    assert saved["model"]["depth"] == 8 and saved["model"]["by_budget"] == []
+    assert saved["model"]["options"] == {"widths": [4, 8, 16]}
     assert json.loads((tmp_path / "run" / "spec.json").read_text())["stages"]
 
 

@@ -322,7 +322,11 @@ def build_config(args: argparse.Namespace):
         overrides["data.image_size"] = size[0] if size[0] == size[1] else list(size)
     for _, key, _ in _SWITCHES + _OFF_SWITCHES:
         overrides[key] = getattr(args, _dest(key))
-    if overrides["train.time"] is not None and overrides["train.epochs"] is None:
+    if (
+        overrides["train.time"] is not None
+        and overrides["train.epochs"] is None
+        and not args.resume
+    ):
         # A budget replaces the recipe's epoch count: epochs cap it only when asked to.
         from resnetv2.config.validate import MAX_EPOCHS
 
@@ -367,7 +371,11 @@ def run(args: argparse.Namespace) -> int:
         return run_sweep(args, run, build_config)
     from resnetv2.engine.budget import now, process_age
 
-    started = now() - process_age()  # a --time budget counts the command's start-up too
+    global _START_COUNTED
+    # A --time budget counts the command's start-up too, once: the runs of a sweep after
+    # the first start their budget when they start.
+    started = now() if _START_COUNTED else now() - process_age()
+    _START_COUNTED = True
     config = build_config(args)
     try:
         result = train(
@@ -388,6 +396,9 @@ def run(args: argparse.Namespace) -> int:
     if result.results.get("world_size", 1) == 1 or _is_main():
         print(f"run folder: {result.run_dir}")
     return 0
+
+
+_START_COUNTED = False
 
 
 def _is_main() -> bool:

@@ -172,7 +172,8 @@ class BudgetPlanner:
         elif self._epoch_steps:  # every step of this epoch was warm-up: use them anyway
             self.step_seconds = self._epoch_time / self._epoch_steps
         self._reset_epoch()
-        self.plan(global_step)
+        # This epoch's checkpoint is still to be written after the plan.
+        self.plan(global_step, pending_checkpoint=True)
 
     # ------------------------------------------------------------------ the plan
     def _validations(self, global_step: int, steps: int) -> int:
@@ -191,11 +192,15 @@ class BudgetPlanner:
         ckpt = self.checkpoint_seconds
         return val + (self.CHECKPOINT_GUESS if ckpt is None else ckpt)
 
-    def plan(self, global_step: int) -> int:
-        """Set :attr:`planned_steps` (total steps of the run) from the time left."""
+    def plan(self, global_step: int, *, pending_checkpoint: bool = False) -> int:
+        """Set :attr:`planned_steps` (total steps of the run) from the time left
+        (``pending_checkpoint``: the current epoch's checkpoint is still to be written)."""
         step = max(self.step_seconds or 0.0, 1e-6)
         per_val = self._per_validation()
         available = self.left - self.finish_seconds
+        if pending_checkpoint:
+            ckpt = self.checkpoint_seconds
+            available -= self.CHECKPOINT_GUESS if ckpt is None else ckpt
         low, high = 0, self.max_steps - global_step
         while low < high:  # the most steps whose training + validations fit
             mid = (low + high + 1) // 2
@@ -235,6 +240,7 @@ class BudgetPlanner:
             "val_seconds": self.val_seconds,
             "checkpoint_seconds": self.checkpoint_seconds,
             "elapsed": self.elapsed,
+            "capped": self.capped,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -244,6 +250,7 @@ class BudgetPlanner:
         self.step_seconds = state["step_seconds"]
         self.val_seconds = state["val_seconds"]
         self.checkpoint_seconds = state["checkpoint_seconds"]
+        self.capped = bool(state.get("capped", False))
         # This session's own start-up (process, data, model) is spent on top of it.
         self.elapsed_before = float(state["elapsed"])
 

@@ -44,8 +44,9 @@ def choose_net(
             # A net whose single step takes 2 % of the budget cannot fit many epochs.
             give_up_after=0.02 * seconds_left,
         )
-        validation = step / batch * data.num_val / 3 + BudgetPlanner.CHECKPOINT_GUESS
-        epochs = seconds_left / (steps_per_epoch * step + validation)
+        views = 1 if cfg.train.val_tta == "none" else 2  # flip TTA doubles validation
+        validation = step / batch * data.num_val / 3 * views + BudgetPlanner.CHECKPOINT_GUESS
+        epochs = min(seconds_left / (steps_per_epoch * step + validation), cfg.train.epochs)
         timings.append(
             {
                 "net": net.note or f"depth {spec.depth}",

@@ -38,6 +38,9 @@ class StepSchedule:
     #: ``(at_step, at_position, end_step)`` after a budget re-plan: from ``at_step`` the
     #: schedule's position runs from ``at_position`` to ``total_steps`` by ``end_step``.
     warp: tuple[int, float, int] | None = None
+    #: Under a budget: the most warm-up steps (a fifth of the planned run), so a plan shorter
+    #: than the recipe's warm-up still reaches the end of its schedule.
+    max_warmup: int | None = None
 
     def position(self, step: int) -> float:
         """Where in the schedule (in steps of ``total_steps``) the run is at ``step``."""
@@ -60,6 +63,7 @@ class StepSchedule:
         if first:
             self.total_steps = max(int(end_step), 1)
             self.warp = None
+            self.max_warmup = max(1, self.total_steps // 5)
         else:
             self.warp = (int(at_step), self.position(at_step), int(end_step))
 
@@ -67,6 +71,8 @@ class StepSchedule:
         step = self.position(step)  # type: ignore[assignment]
         c = self.config
         warmup_steps = round(c.warmup_epochs * self.steps_per_epoch)
+        if self.max_warmup is not None:
+            warmup_steps = min(warmup_steps, self.max_warmup)
         if c.name != "onecycle" and step < warmup_steps:
             start = c.warmup_lr if c.warmup_lr is not None else self.base_lr * 0.1
             if c.warmup == "constant":
@@ -190,15 +196,20 @@ class LRController:
             "plateau": self.plateau.state_dict() if self.plateau else None,
             "total_steps": self.schedule.total_steps,
             "warp": list(warp) if warp is not None else None,
+            "max_warmup": self.schedule.max_warmup,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, plan: bool = False) -> None:
+        """Restore the plateau state and, with ``plan`` (a budgeted run resumed under its
+        budget), the schedule's planned length; otherwise the length stays the one this
+        session built from ``--epochs``, so changing it on resume stretches the schedule."""
         if self.plateau is not None and state.get("plateau") is not None:
             self.plateau.load_state_dict(state["plateau"])
-        if state.get("total_steps") is not None:  # absent in states saved before budgets
+        if plan and state.get("total_steps") is not None:
             self.schedule.total_steps = int(state["total_steps"])
             warp = state.get("warp")
             self.schedule.warp = (int(warp[0]), float(warp[1]), int(warp[2])) if warp else None
+            self.schedule.max_warmup = state.get("max_warmup")
 
 
 def build_lr_controller(

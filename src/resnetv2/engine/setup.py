@@ -75,7 +75,17 @@ def build_run(trainer: Trainer) -> None:
     trainer.log.info("data: %s", data.summary())
     trainer.net_choice = None
     if cfg.model.by_budget:
-        if t.time is not None and not finetuning and not trainer.resuming:
+        if trainer.ctx.enabled and t.time is not None:
+            trainer.log.info(
+                "net for the budget: not chosen in multi-process runs (each process would time "
+                "its own candidates); training the recipe's own net"
+            )
+        if (
+            t.time is not None
+            and not finetuning
+            and not trainer.resuming
+            and not trainer.ctx.enabled
+        ):
             left = (
                 float(t.time) - (budgets.now() - trainer.clock_started) - BudgetPlanner.FINISH_BASE
             )
@@ -83,6 +93,7 @@ def build_run(trainer: Trainer) -> None:
                 cfg, data, amp=trainer.amp, channels_last=trainer.channels_last, seconds_left=left
             )
             trainer.log.info("%s", net_choice.describe(trainer.net_choice, float(t.time)))
+            torch.manual_seed(t.seed)  # the candidates' timing built models: seed again
         else:  # no budget: the recipe's own depth and options, and config.yaml says so
             cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, by_budget=[]))
         trainer.config = cfg
@@ -156,7 +167,8 @@ def _tune(trainer: Trainer, model: nn.Module, cfg, data) -> dict | None:
         device=trainer.device,
         deterministic=t.deterministic,
         resuming=trainer.resuming,
-        total_steps=total,
+        # Under a budget the lifted epoch cap says nothing of the run's length.
+        total_steps=0 if t.time is not None else total,
         budget=t.time,
         world_size=trainer.ctx.world_size,
     )
@@ -194,6 +206,9 @@ def apply_tuning(trainer: Trainer, model: nn.Module, channels_last: bool, thread
     if channels_last != trainer.channels_last:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         model.to(memory_format=fmt)
+        averager = getattr(trainer, "ema", None)
+        if averager is not None and hasattr(averager, "module"):
+            averager.module.to(memory_format=fmt)  # EMA / lookahead weights alike
         trainer.channels_last = channels_last
     torch.set_num_threads(threads)
 

@@ -169,11 +169,14 @@ class Trainer(TrainerStateMixin):
                 correct += (logits.detach().argmax(1) == labels).sum()
                 count += n
                 bar.update(loss_sum, correct, count, lr, started)
+                # The budget counts this step first: a stop request during the plan's last
+                # step still ends the epoch normally (validated, then the stop is handled).
+                done = self.budget is not None and self._budget_step()
+                if done:
+                    break  # the budget's last step: this epoch ends here and is validated
                 if ddp.broadcast_flag(stop.signum is not None, self.ctx, self.device):
                     completed = False
                     break
-                if self.budget is not None and self._budget_step():
-                    break  # the budget's last step: this epoch ends here and is validated
         finally:
             bar.close()
         self._check_loss(loss_sum / max(count, 1), epoch, lr)
@@ -200,10 +203,18 @@ class Trainer(TrainerStateMixin):
         the plan's last step is done."""
         if self.budget.after_step(self.global_step):
             self._agree_on_plan()
-            self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=True)
+            self.lr.schedule.replan(
+                self.global_step, self.budget.planned_steps, first=self._fresh_plan()
+            )
             self.log.info("%s", self.budget.describe())
             self.timer.epochs = self._epochs_label()
         return self._budget_done()
+
+    def _fresh_plan(self) -> bool:
+        """Whether a first plan may set the schedule's length outright: only when the run
+        started from step 0 under this budget (a budget added on resume stretches what is
+        left of the schedule instead, from where the run is)."""
+        return self._budget_from_start
 
     def _agree_on_plan(self) -> None:
         """Every process adopts the shortest plan, so all stop at the same step."""
@@ -213,7 +224,7 @@ class Trainer(TrainerStateMixin):
 
     def _budget_replan(self, epoch: int) -> None:
         """Re-plan at an epoch end from this epoch's measured times (rest of schedule only)."""
-        first = self.budget.planned_steps is None
+        first = self.budget.planned_steps is None and self._fresh_plan()
         self.budget.end_epoch(self.global_step)
         self._agree_on_plan()
         self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=first)
@@ -365,6 +376,7 @@ class Trainer(TrainerStateMixin):
         if not self.resuming:
             log_run_start(self)
         if self.budget is not None:
+            self._budget_from_start = self.global_step == 0 or self.budget.plans > 0
             self.budget.begin_session(self.global_step)
         stopped_early = False
         session_epochs = 0

@@ -105,7 +105,10 @@ class TrainerStateMixin:
 
         load_state_dict_strict(self.model, checkpoint.model_state, source=str(checkpoint.path))
         self.optimizer.load_state_dict(state["optimizer"])
-        self.lr.load_state_dict(state["lr"])
+        saved_budget = state.get("budget")
+        self.lr.load_state_dict(
+            state["lr"], plan=self.budget is not None and saved_budget is not None
+        )
         if self.ema is not None:
             if state["ema"] is not None:
                 self.ema.load_state_dict(state["ema"])
@@ -124,14 +127,26 @@ class TrainerStateMixin:
         if state.get("init_weights") is not None:
             self.init_info = dict(state["init_weights"])
         if state.get("tuning") and not state["tuning"].get("skipped"):
-            # The first session's probe decided the layout and threads; results stay exact.
+            # The first session's probe decided the layout and threads (results stay exact),
+            # except where this session's flags set them.
             from resnetv2.engine.setup import apply_tuning
 
-            tuning = state["tuning"]
-            apply_tuning(self, self.model, bool(tuning["channels_last"]), int(tuning["threads"]))
+            tuning, t = state["tuning"], self.config.train
+            channels_last = (
+                bool(tuning["channels_last"]) if t.channels_last == "auto" else self.channels_last
+            )
+            threads = int(tuning["threads"]) if t.threads is None else t.threads
+            apply_tuning(self, self.model, channels_last, threads)
             self.tuning = dict(tuning)
-        if self.budget is not None and state.get("budget") is not None:
-            self.budget.load_state_dict(state["budget"])
+        if self.budget is not None and saved_budget is not None:
+            new_budget = self.budget.budget
+            self.budget.load_state_dict(saved_budget)
+            if new_budget != self.budget.budget:
+                self.budget.budget = new_budget
+                if self.budget.planned_steps is not None:
+                    self.budget.plan(self.global_step)
+                    self.lr.schedule.replan(self.global_step, self.budget.planned_steps)
+                self.log.info("resumed with a new budget: %s", self.budget.describe())
         elif self.budget is not None and self.history:  # a budget added on resume
             self.budget.elapsed_before = float(self.history[-1].get("elapsed", 0.0))
         if self.early_stopping is not None and state.get("early_stopping"):

@@ -77,6 +77,16 @@ class SubsampledPointwiseConv(nn.Conv2d):
     state dicts, initialisation, Keras conversion and export treat it as any other conv.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if (
+            self.kernel_size != (1, 1)
+            or self.padding != (0, 0)
+            or self.dilation != (1, 1)
+            or self.groups != 1
+        ):
+            raise ValueError("SubsampledPointwiseConv is an unpadded, ungrouped 1x1 conv")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sh, sw = self.stride
         return F.conv2d(x[:, :, ::sh, ::sw], self.weight, self.bias)
