@@ -101,6 +101,9 @@ class BudgetPlanner:
         self._warm_steps = 0
         self._val_started = 0.0
         self._ckpt_started = 0.0
+        self._plan_step = 0
+        self._since_steps = 0
+        self._since_time = 0.0
 
     # ------------------------------------------------------------------ clock
     def _tick(self) -> float:
@@ -138,7 +141,10 @@ class BudgetPlanner:
         self._epoch_steps = self._warm_steps = 0
 
     def after_step(self, global_step: int) -> bool:
-        """Count a finished step; return True when this step made the first plan."""
+        """Count a finished step; return True when this step made a plan: the first one
+        (after the warm-up), or a re-plan inside a long epoch (every :meth:`replan_every`
+        steps, from the steps since the last plan, so a change of speed mid-epoch is
+        followed). The trigger is a step count, the same in every process."""
         before = self._last
         seconds = self._tick() - before
         self._session_steps += 1
@@ -147,11 +153,23 @@ class BudgetPlanner:
         if self._session_steps > self.WARMUP_STEPS:
             self._warm_steps += 1
             self._warm_time += seconds
-        if self.planned_steps is None and self._session_steps >= self._first_plan_step:
-            self.step_seconds = self._warm_time / max(self._warm_steps, 1)
+            self._since_steps += 1
+            self._since_time += seconds
+        if self.planned_steps is None:
+            if self._session_steps >= self._first_plan_step:
+                self.step_seconds = self._warm_time / max(self._warm_steps, 1)
+                self.plan(global_step)
+                return True
+            return False
+        if global_step - self._plan_step >= self.replan_every() and self._since_steps >= 5:
+            self.step_seconds = self._since_time / self._since_steps
             self.plan(global_step)
             return True
         return False
+
+    def replan_every(self) -> int:
+        """Steps between plans inside an epoch: a fiftieth of the plan, at least 10."""
+        return max(10, math.ceil((self.planned_steps or 0) / 50))
 
     def begin_validation(self) -> None:
         self._val_started = self._tick()
@@ -211,6 +229,8 @@ class BudgetPlanner:
         self.capped = low == self.max_steps - global_step and low > 0
         self.planned_steps = global_step + low
         self.plans += 1
+        self._plan_step = global_step
+        self._since_steps, self._since_time = 0, 0.0
         return self.planned_steps
 
     @property
@@ -241,6 +261,7 @@ class BudgetPlanner:
             "checkpoint_seconds": self.checkpoint_seconds,
             "elapsed": self.elapsed,
             "capped": self.capped,
+            "plan_step": self._plan_step,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -251,6 +272,7 @@ class BudgetPlanner:
         self.val_seconds = state["val_seconds"]
         self.checkpoint_seconds = state["checkpoint_seconds"]
         self.capped = bool(state.get("capped", False))
+        self._plan_step = int(state.get("plan_step", 0))
         # This session's own start-up (process, data, model) is spent on top of it.
         self.elapsed_before = float(state["elapsed"])
 

@@ -201,12 +201,14 @@ class Trainer(TrainerStateMixin):
     def _budget_step(self) -> bool:
         """Count a step against the budget (the first plan comes after a warm-up); True when
         the plan's last step is done."""
+        before = self.budget.planned_steps
         if self.budget.after_step(self.global_step):
             self._agree_on_plan()
-            self.lr.schedule.replan(
-                self.global_step, self.budget.planned_steps, first=self._fresh_plan()
-            )
-            self.log.info("%s", self.budget.describe())
+            first = before is None and self._fresh_plan()
+            self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=first)
+            planned = self.budget.planned_steps
+            if before is None or abs(planned - before) > 0.02 * max(before, 1):
+                self.log.info("%s", self.budget.describe())
             self.timer.epochs = self._epochs_label()
         return self._budget_done()
 
