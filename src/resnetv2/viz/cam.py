@@ -63,3 +63,45 @@ def save_png(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
     return path
+
+
+class CamWriter:
+    """``predict --cam DIR``: for each readable input, the class activation map of its top-1
+    class drawn over the image the model saw, as ``DIR/NNNNN_<file stem>.png`` (``NNNNN``:
+    the input's row number in the predictions, from 1). Images are taken in batches as the
+    predictions stream past, so memory stays bounded."""
+
+    def __init__(self, predictor, folder: str | os.PathLike[str], batch_size: int = 32) -> None:
+        self.predictor = predictor
+        self.folder = Path(folder)
+        self.batch_size = max(1, batch_size)
+        self.rows = 0
+        self.written = 0
+        self._pending: list[tuple[int, object]] = []
+
+    def add(self, row) -> None:
+        """Take one :class:`~resnetv2.predict.Prediction` (rows with errors are counted only)."""
+        self.rows += 1
+        if row.ok:
+            self._pending.append((self.rows, row))
+            if len(self._pending) >= self.batch_size:
+                self._flush()
+
+    def close(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        from resnetv2.evaluation.cam import class_activation_maps
+
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        pixels = torch.stack([self.predictor.prepare(row.source) for _, row in pending])
+        batch = self.predictor.preprocessing.normalize(pixels)
+        classes = [row.indices[0] for _, row in pending]
+        maps = class_activation_maps(self.predictor.model, batch, classes).maps.cpu()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for (number, row), image, cam in zip(pending, pixels, maps):
+            stem = Path(row.source).stem or "input"
+            save_png(cam_overlay(image, cam), self.folder / f"{number:05d}_{stem}.png")
+            self.written += 1
