@@ -32,6 +32,7 @@ ROW_KEYS = (
     "train_seconds",
     "images_per_second",
     "precision",
+    "val_count",
 )
 
 
@@ -108,6 +109,7 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         "train_seconds": _float(results.get("train_seconds")),
         "images_per_second": _images_per_second(run, results),
         "precision": results.get("precision") or _precision_from_config(run),
+        "val_count": results.get("val_count"),
     }
 
 
@@ -231,28 +233,78 @@ def _pct(value: float | None) -> str:
 
 
 def plot_comparison(comparison: Comparison, path: str | os.PathLike[str], *, dpi: int = 150):
-    """Best accuracy against parameters and against train time, one labelled point per run."""
-    from resnetv2.viz.figures import figure_format, new_figure, save_figure
+    """Best accuracy against parameters and against train time (:func:`comparison_figure`)."""
+    from resnetv2.viz.figures import figure_format, save_figure
 
     figure_format(path)  # refuse an unknown suffix before drawing
-    fig = new_figure(10, 4)
+    return save_figure(comparison_figure(comparison), path, dpi=dpi)
+
+
+def comparison_figure(comparison: Comparison):
+    """Best validation accuracy (0-100 %, never zoomed) against parameters (k/M/G) and
+    against train time, one colour and marker per run named in the legend (run folder,
+    depth, validation images), so runs of one depth stay apart."""
+    from matplotlib.ticker import FuncFormatter
+
+    from resnetv2.viz.figures import new_figure
+
+    runs = [r for r in comparison.runs if r["best_val_acc"] is not None]
+    fig = new_figure(11, 4.6 + 0.22 * ((len(runs) + 1) // 2))
     axes = fig.subplots(1, 2)
+    markers = "osD^vP*Xhp<>"
+    handles = []
+    for i, r in enumerate(runs):
+        style = {"color": f"C{i % 10}", "marker": markers[i % len(markers)], "s": 46}
+        handle = None
+        for ax, key in ((axes[0], "params"), (axes[1], "train_seconds")):
+            if r[key]:
+                handle = ax.scatter([r[key]], [100 * r["best_val_acc"]], **style)
+        if handle is not None:
+            handles.append((handle, _legend_label(r)))
+    counts = sorted({r["val_count"] for r in runs if r.get("val_count")})
+    on = ""
+    if len(counts) == 1:
+        on = f" on {counts[0]:,} images"
+    elif counts:
+        on = f" on {counts[0]:,}–{counts[-1]:,} images"
     for ax, key, label in (
         (axes[0], "params", "parameters"),
         (axes[1], "train_seconds", "train time (s)"),
     ):
-        points = [r for r in comparison.runs if r[key] and r["best_val_acc"] is not None]
-        ax.scatter([r[key] for r in points], [100 * r["best_val_acc"] for r in points])
-        for r in points:
-            ax.annotate(
-                f"{r['depth']}", (r[key], 100 * r["best_val_acc"]), textcoords="offset points",
-                xytext=(4, 4), fontsize=8,
-            )  # fmt: skip
-        if len(points) > 1 and max(r[key] for r in points) > 10 * min(r[key] for r in points):
+        values = [r[key] for r in runs if r[key]]
+        if len(values) > 1 and max(values) > 10 * min(values):
             ax.set_xscale("log")
+        if key == "params":
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _si_tick(v)))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
+        ax.set_ylim(0, 100)
         ax.set_xlabel(label)
-        ax.set_ylabel("best validation accuracy (%)")
+        ax.set_ylabel(f"best validation accuracy (%){on}")
         ax.grid(True, alpha=0.3)
-    fig.suptitle("accuracy vs size and cost (points labelled by depth)")
-    fig.tight_layout()
-    return save_figure(fig, path, dpi=dpi)
+    fig.suptitle("accuracy vs size and cost, one point per run")
+    if handles:
+        fig.legend(
+            [h for h, _ in handles], [t for _, t in handles], loc="lower center",
+            ncol=2, fontsize=8, frameon=False,
+        )  # fmt: skip
+    legend_rows = (len(handles) + 1) // 2
+    fig.subplots_adjust(
+        left=0.07, right=0.98, top=0.9, wspace=0.22,
+        bottom=(0.75 + 0.22 * legend_rows) / fig.get_figheight(),
+    )  # fmt: skip
+    return fig
+
+
+def _si_tick(n: float) -> str:
+    """An axis tick: 75k, 1.25M (three significant digits at most)."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def _legend_label(row: dict[str, Any]) -> str:
+    text = f"{_short(row['run'])}: depth {row['depth']}, {_pct(row['best_val_acc'])}"
+    if row.get("val_count"):
+        text += f" of {row['val_count']:,}"
+    return text
