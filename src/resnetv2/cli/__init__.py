@@ -23,6 +23,7 @@ COMMANDS = [
     "compare",
     "evaluate",
     "plot",
+    "report",
     "predict",
     "export",
     "convert",
