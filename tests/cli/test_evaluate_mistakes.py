@@ -136,3 +136,18 @@ def test_save_predictions_is_said_to_be_where_it_is(corner_run, tmp_path, capsys
     assert (tmp_path / "preds.csv").is_file() and not (out / "preds.csv").exists()
     assert lines[-2].startswith(f"written to {out}: ") and "preds.csv" not in lines[-2]
     assert lines[-1] == "predictions written to preds.csv"
+
+
+def test_confusion_title_names_the_folder_not_its_absolute_path(corner_run, tmp_path, capsys):
+    """The plot's title carries ``data · all``, not ``/tmp/…/data all``."""
+    from unittest import mock
+
+    from resnetv2.viz import confusion
+
+    weights, data = corner_run
+    with mock.patch.object(confusion, "save_figure", wraps=confusion.save_figure) as save:
+        assert _evaluate(weights, data, tmp_path / "e", "--normalize", "true") == 0
+    fig = save.call_args.args[0]
+    title = "\n".join(t.get_text() for t in fig.texts)
+    assert title.startswith("confusion matrix · data · all · top-1 ")
+    assert str(tmp_path) not in title and "rows sum to 1" in title
