@@ -76,7 +76,7 @@ def test_one_page_with_everything_embedded(run, capsys):
         "digits — Small pre-activation ResNet",  # the recipe
         "bf16" if "bf16" in text else "fp32",  # the precision
         "0.00123 PFLOP",  # training compute, shown when results.json has it
-        "epochs of",  # the plan, from train.log
+        "1 epoch of ",  # the plan, from train.log (not "1 epochs")
         "weighted avg",  # per-class precision / recall / F1
         "Top confusions",
         "most confident mistakes",

@@ -125,6 +125,11 @@ def _forward_model(trainer: Trainer, model: nn.Module, *, compile: bool) -> nn.M
     return forward_model
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 epoch``, ``20 epochs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def log_run_start(trainer: Trainer) -> None:
     """Log what a fresh run trains: the net, its parameters, the data, epochs and device."""
     cfg = trainer.config
@@ -132,7 +137,7 @@ def log_run_start(trainer: Trainer) -> None:
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     trainer.log.info(
         "training %s: %s, %s params (%s trainable, %s frozen), %d train / %d val images "
-        "(%s), %d epochs of %d steps on %s%s -> %s",
+        "(%s), %s of %s on %s%s -> %s",
         cfg.name,
         f"depth-{spec.depth} {spec.block} net",
         f"{trainer.num_params:,}",
@@ -141,8 +146,8 @@ def log_run_start(trainer: Trainer) -> None:
         data.num_train,
         data.num_val,
         data.source,
-        cfg.train.epochs,
-        trainer.steps_per_epoch,
+        _count(cfg.train.epochs, "epoch"),
+        _count(trainer.steps_per_epoch, "step"),
         trainer.device,
         f" x{ctx.world_size} processes" if ctx.enabled else "",
         trainer.run_dir,
