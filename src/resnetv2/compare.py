@@ -184,11 +184,12 @@ def _num(value: Any) -> float:
     return value if isinstance(value, float) and math.isfinite(value) else -math.inf
 
 
-def format_table(comparison: Comparison) -> str:
-    """A plain-text table, best run first, then the runs that could not be read."""
+def table_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of the comparison table as text cells, best run first (what
+    :func:`format_table` aligns and ``resnetv2 report`` puts in HTML)."""
     header = ["run", "depth", "block", "units", "params", "FLOPs", "best acc", "final acc"]
-    header += ["epochs", "time", "img/s", "precision"]
-    rows = [header]
+    header += ["epochs", "time", "img/s", "precision", "val n"]
+    rows = []
     for r in comparison.runs:
         rows.append(
             [
@@ -204,8 +205,16 @@ def format_table(comparison: Comparison) -> str:
                 "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}s",
                 "-" if r["images_per_second"] is None else f"{r['images_per_second']:.0f}",
                 r["precision"],
+                str(r["val_count"]) if r.get("val_count") else "-",
             ]
         )
+    return header, rows
+
+
+def format_table(comparison: Comparison) -> str:
+    """A plain-text table, best run first, then the runs that could not be read."""
+    header, cells = table_cells(comparison)
+    rows = [header, *cells]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -207,35 +207,10 @@ def _sweep_section(comparison) -> str:
 
 
 def _comparison_table(comparison) -> str:
-    from resnetv2.compare import _short, _si
+    from resnetv2.compare import table_cells
 
-    header = ["run", "depth", "block", "units", "params", "FLOPs", "best acc", "final acc"]
-    header += ["epochs", "train time", "img/s", "precision", "val images"]
-    known = {"run", "depth", "block", "units", "params", "flops", "best_val_acc"}
-    known |= {"final_val_acc", "epochs", "train_seconds", "images_per_second", "precision"}
-    known |= {"val_count"}
-    extra = sorted({k for r in comparison.runs for k in r} - known)  # e.g. train_pflop
-    rows = []
-    for r in comparison.runs:
-        rows.append(
-            [
-                _short(r["run"]),
-                str(r["depth"]),
-                r["block"],
-                ",".join(map(str, r["units"])),
-                _si(r["params"]),
-                _si(r["flops"]),
-                _pct(r["best_val_acc"]),
-                _pct(r["final_val_acc"]),
-                str(r["epochs"]),
-                _seconds(r["train_seconds"]) or "-",
-                "-" if r["images_per_second"] is None else f"{r['images_per_second']:,.0f}",
-                str(r["precision"]),
-                "-" if not r.get("val_count") else f"{r['val_count']:,}",
-                *(str(r.get(k, "")) for k in extra),
-            ]
-        )
-    return _table(header + extra, rows, numeric={1, 4, 5, 6, 7, 8, 9, 10, 12})
+    header, rows = table_cells(comparison)
+    return _table(header, rows, numeric={1, 4, 5, 6, 7, 8, 9, 10, 12})
 
 
 def _run_section(run: Path, row: dict[str, Any], notes: list[str], heading: int | None) -> str:

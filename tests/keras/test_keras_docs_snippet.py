@@ -5,10 +5,6 @@ orientation and called ``np.asarray`` on a torch tensor)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,17 +75,6 @@ def test_the_documented_loading_block_matches_predict(tmp_path, helpers, capsys)
     for row, pred in enumerate(Predictor.from_weights(run, top_k=4).predict(photos)):
         expected[row, pred.indices] = pred.probabilities
     (tmp_path / "block.py").write_text(_docs_block(), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["KERAS_BACKEND"] = "torch"
-    result = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(tmp_path / "block.py"), *map(str, photos)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    data = json.loads(result.stdout.strip().splitlines()[-1])
+    data = helpers.plain_keras(RUNNER, tmp_path / "block.py", *photos, cwd=tmp_path)
     assert data["imported"] == []  # plain Keras: resnetv2 was never imported
     np.testing.assert_allclose(data["probs"], expected, atol=1e-4)
