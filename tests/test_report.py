@@ -179,3 +179,17 @@ def test_the_page_renders_offline_in_a_real_browser(run, tmp_path, capsys):
         assert grey.size == (1200, 3000)
         dark = sum(grey.histogram()[:128])
         assert dark > 0.01 * 1200 * 3000  # text, plots and images, not a blank page
+
+
+def test_a_run_whose_data_is_gone_still_gets_its_page(run, tmp_path, capsys):
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved, ignore=shutil.ignore_patterns("eval", "report.html"))
+    config = (moved / "config.yaml").read_text()
+    (moved / "config.yaml").write_text(
+        config.replace("source: digits", f"source: {tmp_path / 'gone'}")
+    )
+    assert main(["report", str(moved), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "note: moved: not evaluated:" in out
+    text = (moved / "report.html").read_text(encoding="utf-8")
+    assert "not evaluated" in text and "Training curves" in text
