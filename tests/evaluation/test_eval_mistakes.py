@@ -38,7 +38,7 @@ def test_only_the_most_confident_wrong_ones_are_kept_with_their_pixels():
         torch.tensor([[0.3, 0.7], [0.9, 0.1], [0.6, 0.4]]),  # samples 0 and 2 wrong
         torch.tensor([[0.8, 0.2], [0.2, 0.8], [0.1, 0.9]]),  # samples 3 and 5 wrong
     ]
-    for (images, labels), probs in zip(collector.watch(batches), probabilities):
+    for (_images, labels), probs in zip(collector.watch(batches), probabilities):
         collector(probs, labels)
     kept = collector.mistakes()
     assert collector.wrong == 4 and collector.seen == 6
@@ -47,6 +47,6 @@ def test_only_the_most_confident_wrong_ones_are_kept_with_their_pixels():
     assert [int(m.pixels.flatten()[0]) for m in kept] == [5, 3]  # each with its own image
 
     only = MistakeCollector(5, mean=(0.0,), std=(1.0,), only_class=1)
-    for (images, labels), probs in zip(only.watch(batches), probabilities):
+    for (_images, labels), probs in zip(only.watch(batches), probabilities):
         only(probs, labels)
     assert [m.index for m in only.mistakes()] == [3, 2]
