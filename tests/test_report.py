@@ -4,6 +4,7 @@ in a real headless browser (Debian's chromium; skipped where it is absent)."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import shutil
@@ -73,7 +74,7 @@ def test_one_page_with_everything_embedded(run, capsys):
             assert image.format == "PNG" and image.size[0] >= 256
     for expected in (
         "The run",
-        "digits — Small pre-activation ResNet",  # the recipe
+        "digits (the recipe's description: Small pre-activation ResNet",
         "bf16" if "bf16" in text else "fp32",  # the precision
         "0.00123 PFLOP",  # training compute, shown when results.json has it
         "1 epoch of ",  # the plan, from train.log (not "1 epochs")
@@ -82,7 +83,7 @@ def test_one_page_with_everything_embedded(run, capsys):
         "most confident mistakes",
         "config.yaml",
     ):
-        assert expected in text, expected
+        assert expected in html.unescape(text), expected
 
 
 def test_a_sweep_starts_with_its_comparison(run, tmp_path, capsys):
@@ -193,3 +194,22 @@ def test_a_run_whose_data_is_gone_still_gets_its_page(run, tmp_path, capsys):
     assert "note: moved: not evaluated:" in out
     text = (moved / "report.html").read_text(encoding="utf-8")
     assert "not evaluated" in text and "Training curves" in text
+
+
+def test_the_plan_keeps_the_first_line_of_each_kind(tmp_path):
+    """A short run estimates its time after its first epochs: the line is still found."""
+    from resnetv2.report import _plan
+
+    stamp = "2026-12-04 16:43:05,521 INFO "
+    log = [
+        "data: x: 180 train / 60 val images",
+        "precision: bf16 autocast",
+        "training images: depth-8 basic net, 6 epochs of 2 steps on cpu -> run",
+        "epoch 1/6  loss 1.1",
+        "epoch 2/6  loss 1.0",
+        "expected time for this run: about 32 s",
+        "epoch 3/6  loss 0.9",
+        "expected time for this run: about 40 s",
+    ]
+    (tmp_path / "train.log").write_text("".join(f"{stamp}{line}\n" for line in log))
+    assert _plan(tmp_path) == [log[0], log[1], log[2], log[5]]

@@ -100,7 +100,7 @@ def write_run_report(
             except (ResNetV2Error, OSError, ValueError) as exc:
                 report.notes.append(f"{folder.name}: not evaluated: {exc}")
         sections.append(_run_section(folder, row, report.notes, heading=2 if sweep else None))
-    title = f"{root.name}: {'sweep of ' + str(len(report.runs)) + ' runs' if sweep else 'run'}"
+    title = f"{root.name} — " + (f"sweep of {len(report.runs)} runs" if sweep else "run report")
     body = [f"<h1>{_e(title)}</h1>", f'<p class="sub">{_e(str(root.resolve()))}</p>']
     if sweep:
         body.append(_sweep_section(comparison))
@@ -252,8 +252,8 @@ def _run_facts(run, row, config, results) -> list[tuple[str, str]]:
     model += f"{','.join(map(str, row['units']))}; {_si(row['params'])} parameters, "
     model += f"{_si(row['flops'])} FLOPs per image"
     recipe = str(config.get("name") or results.get("recipe") or "")
-    if config.get("description"):
-        recipe += f" — {config['description']}"
+    if config.get("description"):  # the recipe's defaults; the rows below say what ran
+        recipe += f" (the recipe's description: {config['description']})"
     optimiser = ""
     if optim:
         optimiser = f"{optim.get('name')} lr {optim.get('lr')}"
@@ -313,20 +313,20 @@ PLAN_PREFIXES = ("data: ", "precision: ", "training ", "expected time", "resumin
 
 
 def _plan(run: Path) -> list[str]:
-    """The run's opening log lines — data, precision, what is trained for how many epochs of
-    how many steps on which device, the expected time — without their time stamps."""
+    """The log lines that say what the run set out to do — data, precision, what is trained
+    for how many epochs of how many steps on which device, the expected time (a short run
+    estimates it after its first epochs) — the first of each kind, without time stamps."""
     path = run / "train.log"
     if not path.is_file():
         return []
-    lines = []
+    first: dict[str, str] = {}
     with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             message = line.rstrip("\n").split(" INFO ", 1)[-1]
-            if message.startswith("epoch "):
-                break
-            if message.startswith(PLAN_PREFIXES):
-                lines.append(message)
-    return lines
+            kind = next((p for p in PLAN_PREFIXES if message.startswith(p)), None)
+            if kind is not None and kind not in first:
+                first[kind] = message
+    return [first[p] for p in PLAN_PREFIXES if p in first]
 
 
 def _curves(run: Path) -> str:

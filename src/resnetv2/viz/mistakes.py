@@ -32,8 +32,10 @@ class MistakeTile:
     overlay: np.ndarray | None = None
 
 
-def _short(text: str, limit: int = 26) -> str:
-    name = os.path.basename(text.rstrip("/")) or text
+def _short(text: str, limit: int = 28) -> str:
+    """A source as a tile names it: ``cat/0042.jpg`` (class folder and file), shortened."""
+    path = text.rstrip("/")
+    name = os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
     return name if len(name) <= limit else "…" + name[-(limit - 1) :]
 
 
