@@ -92,7 +92,14 @@ def confusion_figure(
     label_size = 9.0 if n <= ANNOTATE_MAX_CLASSES else max(4.0, min(8.0, cell * 72 * 0.7))
     label_space = min(2.5, 0.3 + longest * label_size * 0.6 / 72)
     side = max(3.0, cell * n)
-    fig = new_figure(side + label_space + 1.8, side + label_space + 1.0)
+    lines = [title or "confusion matrix"]
+    if normalize:
+        lines.append(NORMALIZE_NOTES["true" if normalize is True else normalize])
+    # Wrapped to the figure's width (about 13 characters per inch at 10 pt).
+    fig_width = side + label_space + 1.8
+    chars = max(30, int((fig_width - label_space - 0.1) * 13))
+    title = "\n".join(textwrap.fill(line, chars) for line in lines)
+    fig = new_figure(fig_width, side + label_space + 0.45 + 0.18 * (title.count("\n") + 1))
     # Fixed margins in inches, so long class names never squeeze the matrix.
     W, H = fig.get_size_inches()
     ax = fig.add_axes((label_space / W, label_space / H, side / W, side / H))
@@ -124,11 +131,5 @@ def confusion_figure(
                 if v == 0:
                     colour = "#b0b0b0"  # zeros recede so the confusions stand out
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
-    lines = [title or "confusion matrix"]
-    if normalize:
-        lines.append(NORMALIZE_NOTES["true" if normalize is True else normalize])
-    # Wrapped to the figure's width (about 13 characters per inch at 10 pt).
-    chars = max(30, int((W - label_space - 0.1) * 13))
-    title = "\n".join(textwrap.fill(line, chars) for line in lines)
     fig.text(label_space / W, (label_space + side + 0.15) / H, title, fontsize=10, va="bottom")
     return fig
