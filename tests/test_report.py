@@ -213,3 +213,10 @@ def test_the_plan_keeps_the_first_line_of_each_kind(tmp_path):
     ]
     (tmp_path / "train.log").write_text("".join(f"{stamp}{line}\n" for line in log))
     assert _plan(tmp_path) == [log[0], log[1], log[2], log[5]]
+
+
+def test_an_out_that_cannot_be_written_is_one_line(run, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    code = main(["report", str(run), "--no-evaluate", "--out", str(tmp_path / "file/r.html")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err

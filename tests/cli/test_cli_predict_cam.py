@@ -63,3 +63,14 @@ def test_cam_folder_is_not_overwritten_without_force(tmp_path, corner, capsys):
     assert len(err.splitlines()) == 1 and "--force" in err
     assert main([*argv, "--force"]) == 0
     assert (taken / "mine.txt").read_text() == "keep" and (taken / "00001_a.png").is_file()
+
+
+def test_a_cam_folder_that_cannot_be_made_fails_before_any_row(tmp_path, corner, capsys):
+    weights = _weights(tmp_path, corner.model())
+    Image.fromarray(corner.image()).save(tmp_path / "a.png")
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["predict", str(weights), str(tmp_path / "a.png"), "--cam", str(tmp_path / "file/x")]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert "Traceback" not in captured.err

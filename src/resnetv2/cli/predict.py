@@ -107,12 +107,14 @@ def run(args) -> int:
 
 
 def _cam_folder(args) -> Path | None:
-    """``--cam DIR``, refused when it exists and is not empty (unless ``--force``)."""
+    """``--cam DIR``, refused when it exists and is not empty (unless ``--force``), and
+    made now: a folder that cannot be made fails before any prediction is written."""
     folder = Path(args.cam) if args.cam else None
-    if folder is None or args.force or not folder.exists():
-        return folder
-    if not folder.is_dir() or any(folder.iterdir()):
+    if folder is None:
+        return None
+    if not args.force and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ResNetV2Error(f"--cam {folder} exists and is not empty; pass --force to write there")
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
