@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from resnetv2.evaluation.cam import class_activation_maps
-from resnetv2.viz.cam import cam_overlay, display_scale
+from resnetv2.viz.cam import cam_overlay, display_maps, display_scale
 from resnetv2.viz.mistakes import MistakeTile, mistakes_figure, plot_mistakes
 
 
@@ -46,3 +46,10 @@ def test_mistakes_grid_draws_one_tile_per_mistake(tmp_path):
         assert image.size[0] >= 256
     empty = mistakes_figure([], "none wrong")
     assert not empty.axes and any("no mistakes" in t.get_text() for t in empty.texts)
+
+
+def test_a_map_without_positive_evidence_stays_dark():
+    maps = torch.tensor([[[-1.0, -2.0], [-3.0, -0.5]], [[0.0, 2.0], [1.0, 0.0]]])
+    heat = display_maps(maps, (2, 2))
+    assert heat[0].abs().max() == 0
+    assert heat[1].tolist() == [[0.0, 1.0], [0.5, 0.0]]

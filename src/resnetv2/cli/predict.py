@@ -121,7 +121,7 @@ def _cam_folder(args) -> Path | None:
 def _cam_writer(predictor, folder: Path | None, batch_size: int):
     if folder is None:
         return None
-    from resnetv2.viz.cam import CamWriter
+    from resnetv2.evaluation.cam import CamWriter
 
     return CamWriter(predictor, folder, batch_size)
 

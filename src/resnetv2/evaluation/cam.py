@@ -13,18 +13,19 @@ hidden layer, max or avg+max pooling: ``α_kc = mean_xy ∂logit_k / ∂f_c(x, y
 ``M_k = ReLU(Σ_c α_kc · f_c)``. On an average-pool linear head ``α_kc = w_kc / (h·w)``, so
 both give the same map up to scale.
 
-For display (:func:`display_maps`) only the positive evidence is kept and each map is divided
-by its own maximum, so 1 marks where the class was most evident; a map with no positive
-evidence stays 0.
+For display (:func:`resnetv2.viz.cam.display_maps`) only the positive evidence is kept and
+each map is divided by its own maximum, so 1 marks where the class was most evident; a map
+with no positive evidence stays 0. :class:`CamWriter` writes ``predict --cam``'s overlays.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from resnetv2.errors import ResNetV2Error
@@ -128,12 +129,43 @@ def _classes(classes, logits: torch.Tensor) -> torch.Tensor:
     return picked
 
 
-def display_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``[N, h, w]`` maps as ``[N, H, W]`` in [0, 1] at ``size``: the positive part, each
-    map divided by its maximum, then bilinearly upsampled (half-pixel centres, so the map
-    stays aligned with the image)."""
-    positive = maps.detach().float().clamp_min(0)
-    peak = positive.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
-    scaled = positive / peak
-    up = F.interpolate(scaled[:, None], size=tuple(size), mode="bilinear", align_corners=False)
-    return up[:, 0].clamp(0, 1)
+class CamWriter:
+    """``predict --cam DIR``: for each readable input, the class activation map of its top-1
+    class drawn over the image the model saw, as ``DIR/NNNNN_<file stem>.png`` (``NNNNN``:
+    the input's row number in the predictions, from 1). Images are taken in batches as the
+    predictions stream past, so memory stays bounded."""
+
+    def __init__(self, predictor, folder: str | os.PathLike[str], batch_size: int = 32) -> None:
+        self.predictor = predictor
+        self.folder = Path(folder)
+        self.batch_size = max(1, batch_size)
+        self.rows = 0
+        self.written = 0
+        self._pending: list[tuple[int, object]] = []
+
+    def add(self, row) -> None:
+        """Take one :class:`~resnetv2.predict.Prediction` (rows with errors are counted only)."""
+        self.rows += 1
+        if row.ok:
+            self._pending.append((self.rows, row))
+            if len(self._pending) >= self.batch_size:
+                self._flush()
+
+    def close(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        from resnetv2.viz.cam import cam_overlay, save_png
+
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        pixels = torch.stack([self.predictor.prepare(row.source) for _, row in pending])
+        batch = self.predictor.preprocessing.normalize(pixels)
+        classes = [row.indices[0] for _, row in pending]
+        maps = class_activation_maps(self.predictor.model, batch, classes).maps.cpu()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for (number, row), image, cam in zip(pending, pixels, maps):
+            stem = Path(row.source).stem or "input"
+            save_png(cam_overlay(image, cam), self.folder / f"{number:05d}_{stem}.png")
+            self.written += 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 MIN_SIDE = 256
 """Overlays are scaled up to at least this many pixels on their short side."""
@@ -40,8 +41,6 @@ def cam_overlay(
     (``[h, w]``, as :func:`resnetv2.evaluation.cam.class_activation_maps` returns it) on top."""
     from matplotlib import colormaps
 
-    from resnetv2.evaluation.cam import display_maps
-
     image = rgb_pixels(pixels)
     scale = display_scale(*image.shape[:2], min_side)
     image = image.repeat(scale, axis=0).repeat(scale, axis=1).astype(np.float32)
@@ -65,43 +64,12 @@ def save_png(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-class CamWriter:
-    """``predict --cam DIR``: for each readable input, the class activation map of its top-1
-    class drawn over the image the model saw, as ``DIR/NNNNN_<file stem>.png`` (``NNNNN``:
-    the input's row number in the predictions, from 1). Images are taken in batches as the
-    predictions stream past, so memory stays bounded."""
-
-    def __init__(self, predictor, folder: str | os.PathLike[str], batch_size: int = 32) -> None:
-        self.predictor = predictor
-        self.folder = Path(folder)
-        self.batch_size = max(1, batch_size)
-        self.rows = 0
-        self.written = 0
-        self._pending: list[tuple[int, object]] = []
-
-    def add(self, row) -> None:
-        """Take one :class:`~resnetv2.predict.Prediction` (rows with errors are counted only)."""
-        self.rows += 1
-        if row.ok:
-            self._pending.append((self.rows, row))
-            if len(self._pending) >= self.batch_size:
-                self._flush()
-
-    def close(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        from resnetv2.evaluation.cam import class_activation_maps
-
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        pixels = torch.stack([self.predictor.prepare(row.source) for _, row in pending])
-        batch = self.predictor.preprocessing.normalize(pixels)
-        classes = [row.indices[0] for _, row in pending]
-        maps = class_activation_maps(self.predictor.model, batch, classes).maps.cpu()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for (number, row), image, cam in zip(pending, pixels, maps):
-            stem = Path(row.source).stem or "input"
-            save_png(cam_overlay(image, cam), self.folder / f"{number:05d}_{stem}.png")
-            self.written += 1
+def display_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``[N, h, w]`` maps as ``[N, H, W]`` in [0, 1] at ``size``: the positive part, each
+    map divided by its maximum, then bilinearly upsampled (half-pixel centres, so the map
+    stays aligned with the image)."""
+    positive = maps.detach().float().clamp_min(0)
+    peak = positive.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
+    scaled = positive / peak
+    up = F.interpolate(scaled[:, None], size=tuple(size), mode="bilinear", align_corners=False)
+    return up[:, 0].clamp(0, 1)
