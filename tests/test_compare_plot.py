@@ -3,7 +3,7 @@
 from resnetv2.compare import Comparison, comparison_figure
 
 
-def _row(name, acc, params, seconds, depth=8, val_count=359):
+def _row(name, acc, params, seconds, depth=8, val_count=359, pflop=None):
     return {
         "run": f"/runs/sweep/{name}",
         "depth": depth,
@@ -17,6 +17,7 @@ def _row(name, acc, params, seconds, depth=8, val_count=359):
         "train_seconds": seconds,
         "images_per_second": 1.0,
         "precision": "fp32",
+        "train_pflop": pflop,
         "val_count": val_count,
     }
 
@@ -49,3 +50,17 @@ def test_different_validation_sets_show_the_range():
     rows = [_row("a", 0.9, 1000, 1.0, val_count=100), _row("b", 0.8, 2000, 2.0, val_count=250)]
     fig = comparison_figure(Comparison(runs=rows))
     assert fig.axes[0].get_ylabel().endswith("on 100–250 images")
+
+
+def test_training_compute_gets_a_third_panel_when_recorded():
+    rows = [_row("a", 0.9, 1000, 1.0, pflop=0.002), _row("b", 0.8, 2000, 2.0, pflop=None)]
+    fig = comparison_figure(Comparison(runs=rows))
+    assert [ax.get_xlabel() for ax in fig.axes] == [
+        "parameters",
+        "train time (s)",
+        "training compute (PFLOP)",
+    ]
+    assert tuple(fig.get_size_inches())[0] == 15  # 5 inches a panel
+    assert len(fig.axes[2].collections) == 1  # only the run that recorded it
+    plain = comparison_figure(Comparison(runs=[_row("c", 0.9, 1000, 1.0)]))
+    assert len(plain.axes) == 2 and plain.get_size_inches()[0] == 10

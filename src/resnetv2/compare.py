@@ -32,6 +32,7 @@ ROW_KEYS = (
     "train_seconds",
     "images_per_second",
     "precision",
+    "train_pflop",
     "val_count",
 )
 
@@ -109,6 +110,8 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         "train_seconds": _float(results.get("train_seconds")),
         "images_per_second": _images_per_second(run, results),
         "precision": results.get("precision") or _precision_from_config(run),
+        # Training compute (analysis.training_pflop); None for runs from before it was recorded.
+        "train_pflop": _float(results.get("train_pflop")),
         "val_count": results.get("val_count"),
     }
 
@@ -188,7 +191,7 @@ def table_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
     """``(header, rows)`` of the comparison table as text cells, best run first (what
     :func:`format_table` aligns and ``resnetv2 report`` puts in HTML)."""
     header = ["run", "depth", "block", "units", "params", "FLOPs", "best acc", "final acc"]
-    header += ["epochs", "time", "img/s", "precision", "val n"]
+    header += ["epochs", "time", "img/s", "precision", "PFLOP", "val n"]
     rows = []
     for r in comparison.runs:
         rows.append(
@@ -205,6 +208,7 @@ def table_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
                 "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}s",
                 "-" if r["images_per_second"] is None else f"{r['images_per_second']:.0f}",
                 r["precision"],
+                "-" if r.get("train_pflop") is None else f"{r['train_pflop']:.3g}",
                 str(r["val_count"]) if r.get("val_count") else "-",
             ]
         )
@@ -242,7 +246,8 @@ def _pct(value: float | None) -> str:
 
 
 def plot_comparison(comparison: Comparison, path: str | os.PathLike[str], *, dpi: int = 150):
-    """Best accuracy against parameters and against train time (:func:`comparison_figure`)."""
+    """Best accuracy against parameters, train time and, when any run recorded it, training
+    compute (:func:`comparison_figure`)."""
     from resnetv2.viz.figures import figure_format, save_figure
 
     figure_format(path)  # refuse an unknown suffix before drawing
@@ -250,23 +255,29 @@ def plot_comparison(comparison: Comparison, path: str | os.PathLike[str], *, dpi
 
 
 def comparison_figure(comparison: Comparison):
-    """Best validation accuracy (0-100 %, never zoomed) against parameters (k/M/G) and
-    against train time, one colour and marker per run named in the legend (run folder,
-    depth, validation images), so runs of one depth stay apart."""
+    """Best validation accuracy (0-100 %, never zoomed) against parameters (k/M/G), against
+    train time and — when any run recorded it — against training compute (``train_pflop``),
+    one 5-inch panel each; one colour and marker per run, named in the legend (run folder,
+    depth, accuracy of how many validation images), so runs of one depth stay apart."""
     from matplotlib.ticker import FuncFormatter
 
     from resnetv2.viz.figures import new_figure
 
     runs = [r for r in comparison.runs if r["best_val_acc"] is not None]
-    fig = new_figure(11, 4.6 + 0.22 * ((len(runs) + 1) // 2))
-    axes = fig.subplots(1, 2)
+    panels = [("params", "parameters"), ("train_seconds", "train time (s)")]
+    if any(r.get("train_pflop") for r in runs):
+        panels.append(("train_pflop", "training compute (PFLOP)"))
+    columns = len(panels)
+    legend_rows = -(-len(runs) // columns)
+    fig = new_figure(5 * len(panels), 4.6 + 0.22 * legend_rows)
+    axes = fig.subplots(1, len(panels))
     markers = "osD^vP*Xhp<>"
     handles = []
     for i, r in enumerate(runs):
         style = {"color": f"C{i % 10}", "marker": markers[i % len(markers)], "s": 46}
         handle = None
-        for ax, key in ((axes[0], "params"), (axes[1], "train_seconds")):
-            if r[key]:
+        for ax, (key, _label) in zip(axes, panels):
+            if r.get(key):
                 handle = ax.scatter([r[key]], [100 * r["best_val_acc"]], **style)
         if handle is not None:
             handles.append((handle, _legend_label(r)))
@@ -276,11 +287,8 @@ def comparison_figure(comparison: Comparison):
         on = f" on {counts[0]:,} images"
     elif counts:
         on = f" on {counts[0]:,}–{counts[-1]:,} images"
-    for ax, key, label in (
-        (axes[0], "params", "parameters"),
-        (axes[1], "train_seconds", "train time (s)"),
-    ):
-        values = [r[key] for r in runs if r[key]]
+    for ax, (key, label) in zip(axes, panels):
+        values = [r[key] for r in runs if r.get(key)]
         if len(values) > 1 and max(values) > 10 * min(values):
             ax.set_xscale("log")
         if key == "params":
@@ -294,11 +302,10 @@ def comparison_figure(comparison: Comparison):
     if handles:
         fig.legend(
             [h for h, _ in handles], [t for _, t in handles], loc="lower center",
-            ncol=2, fontsize=8, frameon=False,
+            ncol=columns, fontsize=8, frameon=False,
         )  # fmt: skip
-    legend_rows = (len(handles) + 1) // 2
     fig.subplots_adjust(
-        left=0.07, right=0.98, top=0.9, wspace=0.22,
+        left=0.08, right=0.98, top=0.9, wspace=0.3,
         bottom=(0.75 + 0.22 * legend_rows) / fig.get_figheight(),
     )  # fmt: skip
     return fig

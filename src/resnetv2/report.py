@@ -210,7 +210,8 @@ def _comparison_table(comparison) -> str:
     from resnetv2.compare import table_cells
 
     header, rows = table_cells(comparison)
-    return _table(header, rows, numeric={1, 4, 5, 6, 7, 8, 9, 10, 12})
+    numeric = {i for i, h in enumerate(header) if h not in ("run", "block", "units", "precision")}
+    return _table(header, rows, numeric=numeric)
 
 
 def _run_section(run: Path, row: dict[str, Any], notes: list[str], heading: int | None) -> str:

@@ -25,6 +25,7 @@ ROW_KEYS = {
     "train_seconds",
     "images_per_second",
     "precision",
+    "train_pflop",
     "val_count",
 }
 

@@ -20,7 +20,9 @@ from resnetv2.engine.setup import log_run_start
 def test_run_start_counts_are_singular_or_plural(caplog, epochs, steps, expected):
     model = torch.nn.Linear(2, 2)
     trainer = types.SimpleNamespace(
-        config=types.SimpleNamespace(name="digits", train=types.SimpleNamespace(epochs=epochs)),
+        config=types.SimpleNamespace(
+            name="digits", train=types.SimpleNamespace(epochs=epochs, time=None)
+        ),
         spec=types.SimpleNamespace(depth=8, block="basic"),
         data=types.SimpleNamespace(num_train=10, num_val=5, source="digits"),
         ctx=types.SimpleNamespace(enabled=False, world_size=1),
