@@ -14,7 +14,8 @@ from resnetv2.tta import TTA_MODES
 def register(sub) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="evaluate a trained run: loss, top-1/top-5, per-class report, confusion matrix",
+        help="evaluate a trained run: loss, top-1/top-5, per-class report, confusion matrix, "
+        "the most confident mistakes",
         description="Evaluate RUN/model.safetensors (or a .safetensors file) on the run's own "
         "validation split (from RUN/config.yaml), a built-in dataset or a class-folder "
         "directory whose classes match the model's (each file read exactly as predict reads "
