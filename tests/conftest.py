@@ -18,6 +18,69 @@ os.environ.setdefault(
 os.environ.setdefault("RESNETV2_ENGINE", "torch")
 
 
+def _corner_model(head: str = "linear", global_pool: str = "avg"):
+    """A depth-8 net (1 channel, 2 classes, 16×16 inputs) whose answer is known: every
+    residual branch is zero, BN is the identity, the stem and the projections pass channel 0
+    through, so the last feature map is the input subsampled 4×; class 1 weighs channel 0
+    by +1 and class 0 by -1. An image whose only signal sits in one corner is class 1, and
+    the evidence for it is in that corner and nowhere else."""
+    import torch
+
+    import resnetv2
+
+    options = {"head_hidden": 4, "head_dropout": 0.0} if head == "dense" else {}
+    model = resnetv2.create_model(
+        8, num_classes=2, in_channels=1, stem_width=4, widths=[4, 4, 4], head=head, **options
+    )
+    if global_pool != "avg":
+        model.reset_classifier(2, global_pool=global_pool)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                module.weight.zero_()
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0)
+        model.stem.conv.weight[0, 0, 1, 1] = 1.0
+        for stage in model.stages[1:]:
+            stage.blocks[0].downsample.conv.weight[0, 0, 0, 0] = 1.0
+        last = model.head.fc
+        if head == "dense":
+            model.head.hidden.weight[0, 0] = 1.0
+            model.head.hidden_norm.running_var.fill_(1.0)
+        last.weight[1, 0], last.weight[0, 0] = 1.0, -1.0
+    model.metadata = {
+        "class_names": ["blank", "corner"],
+        "preprocessing": {"input_size": [16, 16], "in_channels": 1, "mean": [0.0], "std": [1.0]},
+    }
+    return model.eval()
+
+
+def _corner_image(corner: str = "top-right", size: int = 16, block: int = 4):
+    """uint8 ``[size, size]`` pixels: 0 everywhere but a bright ``block``² square in a
+    corner (``top-right``, ``bottom-left``, …)."""
+    import numpy as np
+
+    pixels = np.zeros((size, size), dtype=np.uint8)
+    rows = slice(0, block) if corner.startswith("top") else slice(size - block, size)
+    cols = slice(size - block, size) if corner.endswith("right") else slice(0, block)
+    pixels[rows, cols] = 255
+    return pixels
+
+
+@pytest.fixture
+def corner():
+    """``corner.model(head=..., global_pool=...)`` and ``corner.image(corner)``: a model and
+    images with a known class activation map (see :func:`_corner_model`)."""
+    import types
+
+    return types.SimpleNamespace(model=_corner_model, image=_corner_image)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_export_cache(tmp_path_factory):
     """Exports made by tests go to a temporary cache, never the user's ~/.cache."""

@@ -51,3 +51,16 @@ def test_relative_links_in_the_docs_resolve():
 def test_readme_states_how_long_the_test_suite_takes():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert re.search(r"suite took \d+ s on two CPU cores", readme)
+
+
+def test_the_documented_metrics_csv_columns_are_the_written_ones():
+    """docs/evaluation.md lists metrics.csv's columns exactly as training writes them
+    (``elapsed`` included)."""
+    import re
+
+    from resnetv2.engine.callbacks import METRIC_COLUMNS
+
+    text = " ".join((ROOT / "docs" / "evaluation.md").read_text(encoding="utf-8").split())
+    listed = re.search(r"Reads `RUN/metrics.csv` \(columns `([^`]+)`", text)
+    assert listed, "docs/evaluation.md no longer lists the columns"
+    assert [c.strip() for c in listed.group(1).split(",")] == list(METRIC_COLUMNS)

@@ -66,3 +66,27 @@ def test_readme_inspection_commands_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert '"params": 25549352' in out  # the resnetv2_50 --json summary
     assert "estimated peak training memory" in out
+
+
+def _estimate_step(total_steps: int) -> int | None:
+    """The step at which ``train`` prints its expected time, for a run of ``total_steps``."""
+    from resnetv2.engine.progress import RunTimer
+
+    timer = RunTimer(
+        epochs=1, steps_per_epoch=total_steps, start_epoch=0, start_position=0,
+        batch_size=1, num_val=1,
+    )  # fmt: skip
+    for step in range(1, total_steps + 1):
+        if timer.step() is not None:
+            return step
+    return None
+
+
+def test_readme_says_when_the_time_estimate_prints():
+    """ "After 20 steps — or half the run, at least 5 steps, when it has fewer than 40"."""
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    claim = "After 20 steps — or half the run, at least 5 steps, when it has fewer than 40"
+    assert claim in text
+    assert _estimate_step(100) == 20 and _estimate_step(40) == 20
+    assert _estimate_step(30) == 15 and _estimate_step(39) == 19
+    assert _estimate_step(8) == 5

@@ -33,6 +33,7 @@ ROW_KEYS = (
     "images_per_second",
     "precision",
     "train_pflop",
+    "val_count",
 )
 
 
@@ -111,6 +112,7 @@ def read_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         "precision": results.get("precision") or _precision_from_config(run),
         # Training compute (analysis.training_pflop); None for runs from before it was recorded.
         "train_pflop": _float(results.get("train_pflop")),
+        "val_count": results.get("val_count"),
     }
 
 
@@ -185,11 +187,12 @@ def _num(value: Any) -> float:
     return value if isinstance(value, float) and math.isfinite(value) else -math.inf
 
 
-def format_table(comparison: Comparison) -> str:
-    """A plain-text table, best run first, then the runs that could not be read."""
+def table_cells(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of the comparison table as text cells, best run first (what
+    :func:`format_table` aligns and ``resnetv2 report`` puts in HTML)."""
     header = ["run", "depth", "block", "units", "params", "FLOPs", "best acc", "final acc"]
-    header += ["epochs", "time", "img/s", "precision", "PFLOP"]
-    rows = [header]
+    header += ["epochs", "time", "img/s", "precision", "PFLOP", "val n"]
+    rows = []
     for r in comparison.runs:
         rows.append(
             [
@@ -205,9 +208,17 @@ def format_table(comparison: Comparison) -> str:
                 "-" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}s",
                 "-" if r["images_per_second"] is None else f"{r['images_per_second']:.0f}",
                 r["precision"],
-                "-" if r["train_pflop"] is None else f"{r['train_pflop']:.3g}",
+                "-" if r.get("train_pflop") is None else f"{r['train_pflop']:.3g}",
+                str(r["val_count"]) if r.get("val_count") else "-",
             ]
         )
+    return header, rows
+
+
+def format_table(comparison: Comparison) -> str:
+    """A plain-text table, best run first, then the runs that could not be read."""
+    header, cells = table_cells(comparison)
+    rows = [header, *cells]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -235,29 +246,81 @@ def _pct(value: float | None) -> str:
 
 
 def plot_comparison(comparison: Comparison, path: str | os.PathLike[str], *, dpi: int = 150):
-    """Best accuracy against parameters and against train time, one labelled point per run;
-    also against training compute (``train_pflop``) when any run recorded it."""
-    from resnetv2.viz.figures import figure_format, new_figure, save_figure
+    """Best accuracy against parameters, train time and, when any run recorded it, training
+    compute (:func:`comparison_figure`)."""
+    from resnetv2.viz.figures import figure_format, save_figure
 
     figure_format(path)  # refuse an unknown suffix before drawing
+    return save_figure(comparison_figure(comparison), path, dpi=dpi)
+
+
+def comparison_figure(comparison: Comparison):
+    """Best validation accuracy (0-100 %, never zoomed) against parameters (k/M/G), against
+    train time and — when any run recorded it — against training compute (``train_pflop``),
+    one 5-inch panel each; one colour and marker per run, named in the legend (run folder,
+    depth, accuracy of how many validation images), so runs of one depth stay apart."""
+    from matplotlib.ticker import FuncFormatter
+
+    from resnetv2.viz.figures import new_figure
+
+    runs = [r for r in comparison.runs if r["best_val_acc"] is not None]
     panels = [("params", "parameters"), ("train_seconds", "train time (s)")]
-    if any(r.get("train_pflop") for r in comparison.runs):
+    if any(r.get("train_pflop") for r in runs):
         panels.append(("train_pflop", "training compute (PFLOP)"))
-    fig = new_figure(5 * len(panels), 4)
+    columns = len(panels)
+    legend_rows = -(-len(runs) // columns)
+    fig = new_figure(5 * len(panels), 4.6 + 0.22 * legend_rows)
     axes = fig.subplots(1, len(panels))
+    markers = "osD^vP*Xhp<>"
+    handles = []
+    for i, r in enumerate(runs):
+        style = {"color": f"C{i % 10}", "marker": markers[i % len(markers)], "s": 46}
+        handle = None
+        for ax, (key, _label) in zip(axes, panels):
+            if r.get(key):
+                handle = ax.scatter([r[key]], [100 * r["best_val_acc"]], **style)
+        if handle is not None:
+            handles.append((handle, _legend_label(r)))
+    counts = sorted({r["val_count"] for r in runs if r.get("val_count")})
+    on = ""
+    if len(counts) == 1:
+        on = f" on {counts[0]:,} images"
+    elif counts:
+        on = f" on {counts[0]:,}–{counts[-1]:,} images"
     for ax, (key, label) in zip(axes, panels):
-        points = [r for r in comparison.runs if r[key] and r["best_val_acc"] is not None]
-        ax.scatter([r[key] for r in points], [100 * r["best_val_acc"] for r in points])
-        for r in points:
-            ax.annotate(
-                f"{r['depth']}", (r[key], 100 * r["best_val_acc"]), textcoords="offset points",
-                xytext=(4, 4), fontsize=8,
-            )  # fmt: skip
-        if len(points) > 1 and max(r[key] for r in points) > 10 * min(r[key] for r in points):
+        values = [r[key] for r in runs if r.get(key)]
+        if len(values) > 1 and max(values) > 10 * min(values):
             ax.set_xscale("log")
+        if key == "params":
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _si_tick(v)))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
+        ax.set_ylim(0, 100)
         ax.set_xlabel(label)
-        ax.set_ylabel("best validation accuracy (%)")
+        ax.set_ylabel(f"best validation accuracy (%){on}")
         ax.grid(True, alpha=0.3)
-    fig.suptitle("accuracy vs size and cost (points labelled by depth)")
-    fig.tight_layout()
-    return save_figure(fig, path, dpi=dpi)
+    fig.suptitle("accuracy vs size and cost, one point per run")
+    if handles:
+        fig.legend(
+            [h for h, _ in handles], [t for _, t in handles], loc="lower center",
+            ncol=columns, fontsize=8, frameon=False,
+        )  # fmt: skip
+    fig.subplots_adjust(
+        left=0.08, right=0.98, top=0.9, wspace=0.3,
+        bottom=(0.75 + 0.22 * legend_rows) / fig.get_figheight(),
+    )  # fmt: skip
+    return fig
+
+
+def _si_tick(n: float) -> str:
+    """An axis tick: 75k, 1.25M (three significant digits at most)."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def _legend_label(row: dict[str, Any]) -> str:
+    text = f"{_short(row['run'])}: depth {row['depth']}, {_pct(row['best_val_acc'])}"
+    if row.get("val_count"):
+        text += f" of {row['val_count']:,}"
+    return text

@@ -113,8 +113,12 @@ def test_train_input_size_sets_the_config(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", ["depths", "summary", "train", "evaluate", "plot", "predict", "export", "convert"]
-)
+    "command",
+    [
+        "depths", "summary", "train", "compare", "evaluate", "plot", "report", "predict",
+        "export", "convert",
+    ],
+)  # fmt: skip
 def test_help_has_no_raw_markup(capsys, command):
     with pytest.raises(SystemExit):
         main([command, "--help"])

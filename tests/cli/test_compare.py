@@ -26,6 +26,7 @@ ROW_KEYS = {
     "images_per_second",
     "precision",
     "train_pflop",
+    "val_count",
 }
 
 

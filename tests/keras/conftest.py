@@ -86,6 +86,27 @@ def keras_trainable(model) -> int:
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
+def plain_keras(code: str, *args, cwd) -> dict:
+    """Run ``code`` in a fresh Python on the torch backend without this checkout on its path
+    (plain Keras, as a user without resnetv2 has it) and return the JSON of its last line."""
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["KERAS_BACKEND"] = "torch"
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
@@ -102,6 +123,7 @@ def helpers():
         keras_out=keras_out,
         torch_param_counts=torch_param_counts,
         keras_trainable=keras_trainable,
+        plain_keras=plain_keras,
     )
 
 

@@ -7,11 +7,6 @@ The check runs in a fresh Python process that never imports resnetv2: plain
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -62,17 +57,6 @@ def test_plain_keras_in_a_fresh_process_matches_predict(tmp_path, helpers, capsy
     for row, pred in enumerate(Predictor.from_weights(run).predict(files, top_k=4)):
         expected[row, pred.indices] = pred.probabilities  # top-k order → class order
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["KERAS_BACKEND"] = "torch"
-    out = subprocess.run(
-        [sys.executable, "-c", PLAIN_KERAS, str(run / "model.keras"), *files],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = helpers.plain_keras(PLAIN_KERAS, run / "model.keras", *files, cwd=tmp_path)
     assert result["imported"] == []  # plain Keras: resnetv2 was never imported
     np.testing.assert_allclose(result["probs"], expected, atol=1e-4)

@@ -39,3 +39,34 @@ def test_plot_writes_a_png(tmp_path, n, normalize):
 def test_shape_mismatch_is_an_error(tmp_path):
     with pytest.raises(ResNetV2Error, match="3 class names"):
         plot_confusion_matrix(np.zeros((2, 2)), ["a", "b", "c"], tmp_path / "cm.png")
+
+
+def _title(fig) -> str:
+    return "\n".join(t.get_text() for t in fig.texts)
+
+
+@pytest.mark.parametrize(
+    ("normalize", "over"),
+    [("true", "over each true class"), ("pred", "over each predicted class"), ("all", "all")],
+)
+def test_a_normalised_title_says_over_what(normalize, over):
+    from resnetv2.viz.confusion import confusion_figure
+
+    counts = np.array([[3, 1], [2, 4]])
+    fig = confusion_figure(counts, ["cat", "dog"], normalize=normalize, title="cm · pets")
+    title = _title(fig)
+    assert title.startswith("cm · pets\nnormalised over") and over in title
+    assert "normalised" not in _title(confusion_figure(counts, ["cat", "dog"], title="cm"))
+
+
+def test_short_labels_stay_horizontal_long_ones_turn():
+    from resnetv2.viz.confusion import confusion_figure
+
+    counts = np.eye(3, dtype=int)
+    fig = confusion_figure(counts, ["cat", "dog", "bird"])
+    assert {t.get_rotation() for t in fig.axes[0].get_xticklabels()} == {0.0}
+    long = [f"a-very-long-class-name-{i}" for i in range(3)]
+    fig = confusion_figure(counts, long)
+    assert {t.get_rotation() for t in fig.axes[0].get_xticklabels()} == {90.0}
+    many = confusion_figure(np.eye(30, dtype=int), [str(i) for i in range(30)])
+    assert {t.get_rotation() for t in many.axes[0].get_xticklabels()} == {90.0}

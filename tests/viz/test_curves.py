@@ -103,3 +103,12 @@ def test_top5_is_not_drawn_when_it_is_blank():
     fig = curves_figure(_columns(4, top5=False), "run")
     labels = fig.axes[1].get_legend_handles_labels()[1]
     assert "validation top-5" not in labels and "validation top-1" in labels
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0.2, "0.4 s"), (45.0, "1.5 min")])
+def test_title_gives_short_runs_in_seconds(seconds, shown):
+    from resnetv2.viz.curves import curves_figure
+
+    columns = {"epoch": [1.0, 2.0], "seconds": [seconds, seconds]}
+    fig = curves_figure(columns, "run")
+    assert fig._suptitle.get_text() == f"run: 2 epochs, {shown} of epoch time"

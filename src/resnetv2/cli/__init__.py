@@ -23,6 +23,7 @@ COMMANDS = [
     "compare",
     "evaluate",
     "plot",
+    "report",
     "predict",
     "export",
     "convert",
@@ -86,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe is met here, not at exit (where it cannot be caught)
+        return code
+    except BrokenPipeError:  # `resnetv2 compare … --json | head`: the reader has all it wants
+        _silence_stdout()
+        return 0
     except (ResNetV2Error, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         print(f"resnetv2 {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError) or exc.errno not in USER_ERRNOS:
+        if exc.errno not in USER_ERRNOS:
             raise
         # Read-only, full or missing output locations are the user's to fix, not a bug.
         print(f"resnetv2 {args.command}: error: {_describe_os_error(exc)}", file=sys.stderr)
@@ -106,8 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"resnetv2 {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `resnetv2 depths | head`
-        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's final flush of what is still
+    buffered meets no closed pipe ("Exception ignored … BrokenPipeError", exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout replaced by an object without a descriptor
+        pass
 
 
 USER_ERRNOS = frozenset(

@@ -1,7 +1,10 @@
-"""``resnetv2 evaluate RUN``: score a trained model and write ``RUN/eval/`` (metrics, report,
-confusion matrix)."""
+"""``resnetv2 evaluate RUN``: score a trained model and write ``RUN/eval/`` (metrics, report
+with the top confusions, confusion matrix, the most confident mistakes with their class
+activation maps)."""
 
 from __future__ import annotations
+
+import argparse
 
 from resnetv2.cli.common import add_device_argument, add_progress_arguments, show_progress
 from resnetv2.cli.engine_args import add_engine_arguments, positive_int, show_engine_messages
@@ -11,12 +14,14 @@ from resnetv2.tta import TTA_MODES
 def register(sub) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="evaluate a trained run: loss, top-1/top-5, per-class report, confusion matrix",
+        help="evaluate a trained run: loss, top-1/top-5, per-class report, confusion matrix, "
+        "the most confident mistakes",
         description="Evaluate RUN/model.safetensors (or a .safetensors file) on the run's own "
         "validation split (from RUN/config.yaml), a built-in dataset or a class-folder "
         "directory whose classes match the model's (each file read exactly as predict reads "
-        "it). Writes metrics.json, report.txt and confusion_matrix.png to RUN/eval/ and "
-        "prints the report.",
+        "it). Writes metrics.json, report.txt (with the top confusions), confusion_matrix.png "
+        "and mistakes.png (the most confidently wrong images, each beside the class "
+        "activation map of its predicted class) to RUN/eval/ and prints the report.",
     )
     p.add_argument("run", metavar="RUN", help="run folder (or a .safetensors weights file)")
     p.add_argument(
@@ -71,10 +76,45 @@ def register(sub) -> None:
         metavar="K",
         help="classes per row in --save-predictions (default 5, at most the class count)",
     )
+    p.add_argument(
+        "--mistakes",
+        type=mistakes_count,
+        default=DEFAULT_MISTAKES,
+        metavar="N",
+        help=f"how many of the most confidently wrong images mistakes.png shows "
+        f"(default {DEFAULT_MISTAKES}, at most {MAX_MISTAKES}; 0: no picture)",
+    )
+    p.add_argument(
+        "--mistakes-class",
+        metavar="CLASS",
+        help="show only the mistakes whose true class is CLASS",
+    )
+    p.add_argument(
+        "--cam",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="draw each mistake's class activation map beside it (default; CAM, or Grad-CAM "
+        "for a head that is not linear)",
+    )
     add_engine_arguments(p)
     p.add_argument("--json", action="store_true", help="print metrics.json instead of the report")
     add_progress_arguments(p)
     p.set_defaults(func=run)
+
+
+DEFAULT_MISTAKES = 16
+MAX_MISTAKES = 100  # a grid of more images is unreadable (and slow to draw)
+
+
+def mistakes_count(text: str) -> int:
+    """argparse type of ``--mistakes``: a whole number from 0 to :data:`MAX_MISTAKES`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_MISTAKES:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_MISTAKES}, got {text}")
+    return value
 
 
 def check_overwrite(args) -> None:
@@ -115,12 +155,18 @@ def run(args) -> int:
         engine=args.engine,
         precision=args.precision,
         threads=args.threads,
+        mistakes=args.mistakes,
+        mistakes_class=args.mistakes_class,
+        cam=args.cam,
     )
     if args.json:
         print(evaluation.files["metrics"].read_text(encoding="utf-8").rstrip())
         return 0
     print(evaluation.files["report"].read_text(encoding="utf-8").rstrip())
     print()
-    names = ", ".join(path.name for path in evaluation.files.values())
-    print(f"written to {evaluation.files['metrics'].parent}: {names}")
+    folder = evaluation.files["metrics"].parent
+    names = [p.name for k, p in evaluation.files.items() if k != "predictions"]
+    print(f"written to {folder}: {', '.join(names)}")
+    if "predictions" in evaluation.files:  # where the user asked, not in the eval folder
+        print(f"predictions written to {evaluation.files['predictions']}")
     return 0

@@ -85,4 +85,16 @@ def run(args) -> int:
         print(result.summary())
     else:
         print(f"keras → {result}")
+    if args.format == "keras":
+        print(KERAS_LOADING.format(path=out))
     return 0
+
+
+KERAS_LOADING = (
+    "load it with keras.saving.load_model('{path}') in Keras 3 — no resnetv2 needed, but a "
+    "backend is: KERAS_BACKEND=torch (torch is already installed) or an installed "
+    "TensorFlow or JAX; it takes 0-255 pixels resized as `resnetv2 predict` does "
+    "(upright by EXIF, cover, centre-crop): docs/keras.md, Export"
+)
+"""The line ``export --format keras`` ends with: Keras 3 picks TensorFlow by default, which
+resnetv2 does not install, so the file's user must be told how to open it."""

@@ -52,7 +52,14 @@ def register(sub) -> None:
         "flip-crop = both (default none); recorded in each row (tta column / key)",
     )
     add_engine_arguments(p)
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument(
+        "--cam",
+        metavar="DIR",
+        help="also write each readable image with the class activation map of its top-1 "
+        "class drawn over it to DIR/NNNNN_<name>.png (NNNNN: its row; CAM, or Grad-CAM for a "
+        "head that is not linear)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite --out and --cam if they exist")
     p.set_defaults(func=run)
 
 
@@ -63,8 +70,10 @@ def run(args) -> int:
         raise ResNetV2Error(f"{out} exists; pass --force to overwrite it")
     if args.workers < 0:
         raise ResNetV2Error(f"--workers must be >= 0, got {args.workers}")
+    cam_dir = _cam_folder(args)
     show_engine_messages()
     predictor = _load(args)
+    cams = _cam_writer(predictor, cam_dir, args.batch_size)
     progress = show_progress(args)
     stream = predictor.predict_iter(
         args.inputs, top_k=args.top_k, num_workers=args.workers, progress=progress
@@ -78,10 +87,15 @@ def run(args) -> int:
             else:
                 counts["failed"] += 1
                 print(f"resnetv2 predict: cannot read {row.source}: {row.error}", file=sys.stderr)
+            if cams is not None:
+                cams.add(row)
             yield row
 
     with _output(out) as handle:
         write_predictions(counted(), handle, fmt, args.top_k, tta=args.tta)
+    if cams is not None:
+        cams.close()
+        print(f"class activation maps of {cams.written:,} images → {cam_dir}", file=sys.stderr)
     total = counts["ok"] + counts["failed"]
     where = f" → {out}" if out else ""
     engine = f" (engine {predictor.engine_used})" if predictor.engine_used else ""
@@ -91,6 +105,26 @@ def run(args) -> int:
         file=sys.stderr,
     )
     return 1 if counts["failed"] else 0
+
+
+def _cam_folder(args) -> Path | None:
+    """``--cam DIR``, refused when it exists and is not empty (unless ``--force``), and
+    made now: a folder that cannot be made fails before any prediction is written."""
+    folder = Path(args.cam) if args.cam else None
+    if folder is None:
+        return None
+    if not args.force and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ResNetV2Error(f"--cam {folder} exists and is not empty; pass --force to write there")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _cam_writer(predictor, folder: Path | None, batch_size: int):
+    if folder is None:
+        return None
+    from resnetv2.evaluation.cam import CamWriter
+
+    return CamWriter(predictor, folder, batch_size)
 
 
 def _load(args):

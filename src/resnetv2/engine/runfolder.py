@@ -186,6 +186,17 @@ class _OneLine(logging.Formatter):
         return super().format(record).rstrip()
 
 
+class _Console(logging.StreamHandler):
+    """The console handler; when stdout is a pipe whose reader has gone (``train | head``)
+    it stops writing instead of printing a logging traceback per line (train.log goes on)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            self.stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+            return
+        super().handleError(record)
+
+
 def setup_logging(
     run_dir: Path | None, *, quiet: bool, main: bool, defer_file: bool = False
 ) -> logging.Logger:
@@ -203,7 +214,7 @@ def setup_logging(
     if not main:
         log.addHandler(logging.NullHandler())
         return log
-    console = logging.StreamHandler(sys.stdout)
+    console = _Console(sys.stdout)
     console.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(console)
     warnings_log = logging.getLogger("py.warnings")

@@ -224,6 +224,11 @@ def _forward_model(trainer: Trainer, model: nn.Module, *, compile: bool) -> nn.M
     return forward_model
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 epoch``, ``20 epochs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def log_run_start(trainer: Trainer) -> None:
     """Log what a fresh run trains: the net, its parameters, the data, epochs and device."""
     cfg = trainer.config
@@ -241,23 +246,19 @@ def log_run_start(trainer: Trainer) -> None:
         data.num_val,
         data.source,
         _epochs_text(cfg.train),
-        _plural(trainer.steps_per_epoch, "step"),
+        _count(trainer.steps_per_epoch, "step"),
         trainer.device,
         f" x{ctx.world_size} processes" if ctx.enabled else "",
         trainer.run_dir,
     )
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
 def _epochs_text(t) -> str:
     if t.time is None:
-        return _plural(t.epochs, "epoch")
+        return _count(t.epochs, "epoch")
     from resnetv2.engine.progress import format_duration
 
-    cap = "" if t.epochs >= MAX_EPOCHS else f", at most {_plural(t.epochs, 'epoch')}"
+    cap = "" if t.epochs >= MAX_EPOCHS else f", at most {_count(t.epochs, 'epoch')}"
     return f"a {format_duration(float(t.time))} budget (epochs planned from the speed{cap})"
 
 

@@ -25,8 +25,9 @@ Preprocess = Callable[[torch.Tensor], torch.Tensor]
 
 
 @contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """``model.eval()`` and ``torch.no_grad()`` inside the block; each module's flag restored.
+def eval_mode(model: nn.Module, *, grad: bool = False) -> Iterator[nn.Module]:
+    """``model.eval()`` and ``torch.no_grad()`` (``torch.enable_grad()`` with ``grad=True``,
+    for Grad-CAM) inside the block; each module's flag restored.
 
     Restoring per module (not ``model.train(was_training)``) keeps layers a user froze in eval
     mode, e.g. BatchNorm in fine-tuning, frozen after the call.
@@ -34,7 +35,7 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     flags = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.enable_grad() if grad else torch.no_grad():
             yield model
     finally:
         for module, training in flags:

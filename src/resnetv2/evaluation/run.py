@@ -5,7 +5,9 @@ its metadata fixes the class names and the preprocessing (input size, mean, std)
 never statistics of the evaluated data — are applied to any dataset, so numbers on new data
 are comparable with the run's own validation score. By default the data are the run's own
 validation split, re-created from ``RUN/config.yaml`` exactly as training made it. Written to
-``RUN/eval/``: ``metrics.json``, ``report.txt`` and ``confusion_matrix.png``.
+``RUN/eval/``: ``metrics.json``, ``report.txt`` (with the top confusions),
+``confusion_matrix.png`` and ``mistakes.png`` (the most confidently wrong images, each with
+the class activation map of its predicted class: :mod:`resnetv2.evaluation.mistakes`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from resnetv2.data.load import BUILTIN_DATASETS
+from resnetv2.evaluation.cam import cam_method
 from resnetv2.evaluation.loop import evaluate
 from resnetv2.evaluation.metrics import EvalResult, EvaluationError
+from resnetv2.evaluation.mistakes import MistakeCollector, both, mistake_tiles, top_confusions
 from resnetv2.evaluation.predictions import FolderStream, PredictionRecorder
 from resnetv2.tta import check_tta
 
@@ -27,6 +31,9 @@ EVAL_FOLDER = "eval"
 METRICS_JSON = "metrics.json"
 REPORT_TXT = "report.txt"
 CONFUSION_PNG = "confusion_matrix.png"
+MISTAKES_PNG = "mistakes.png"
+DEFAULT_MISTAKES = 16
+TOP_CONFUSIONS = 10
 SPLITS = ("val", "train")
 
 
@@ -172,6 +179,9 @@ def evaluate_run(
     engine: str | None = None,
     precision: str = "fp32",
     threads: int | None = None,
+    mistakes: int = DEFAULT_MISTAKES,
+    mistakes_class: str | None = None,
+    cam: bool = True,
 ) -> RunEvaluation:
     """Evaluate ``run`` (a run folder or a ``.safetensors`` file) and write the report files.
 
@@ -185,6 +195,10 @@ def evaluate_run(
     ``engine``/``precision``/``threads`` choose the inference engine as for ``predict``
     (:func:`resnetv2.inference.make_runner`; default ``auto``: onnxruntime on the CPU where
     installed, the export cached by the weights' checksum).
+    ``mistakes`` (0: none) is how many of the most confidently wrong images ``mistakes.png``
+    shows, only those whose true class is ``mistakes_class`` when given; with ``cam`` each
+    comes with the class activation map of its predicted class (CAM, or Grad-CAM for a head
+    that is not linear: :mod:`resnetv2.evaluation.cam`).
     """
     from resnetv2.device import resolve_device
     from resnetv2.loading import load_model, resolve_weights_path
@@ -204,6 +218,9 @@ def evaluate_run(
     names_known = bool(model.metadata.get("class_names"))
     batch_size = batch_size or 256
     recorder = PredictionRecorder() if save_predictions is not None else None
+    only = _class_index(mistakes_class, class_names)
+    if isinstance(mistakes, bool) or not isinstance(mistakes, int) or mistakes < 0:
+        raise EvaluationError(f"mistakes must be a whole number >= 0, got {mistakes!r}")
     from resnetv2.inference import make_runner
 
     forward = make_runner(model, engine=engine, precision=precision, device=device, threads=threads)
@@ -215,11 +232,13 @@ def evaluate_run(
         folder = Path(data).expanduser()
         stream = _folder_stream(model, folder, class_names, names_known, batch_size, spec)
         source, split = str(folder), "all"
+        normalizer = stream.preprocessing
+        collector = _collector(mistakes, only, normalizer.mean, normalizer.std)
         result = evaluate(
             model,
-            stream,
+            collector.watch(stream) if collector else stream,
             preprocess=stream.preprocessing.normalize,
-            on_batch=recorder,
+            on_batch=both(recorder, collector),
             description="evaluate folder",
             **common,
         )
@@ -235,25 +254,90 @@ def evaluate_run(
             loader = bundle.train_loader(batch_size, augment="none", device=device)
         else:
             loader = bundle.val_loader(batch_size, device=device)
+        collector = _collector(mistakes, only, bundle.mean, bundle.std)
         result = evaluate(
-            model, loader, on_batch=recorder, description=f"evaluate {split}", **common
+            model,
+            collector.watch(loader) if collector else loader,
+            on_batch=both(recorder, collector),
+            description=f"evaluate {split}",
+            **common,
         )
         # A streaming loader leaves refused files out of their batch; so do the sources.
         skipped = set(loader.skipped.files) if hasattr(loader, "skipped") else set()
         sources = [s for s in bundle.sample_sources(split) if s not in skipped]
         unreadable = []
     out_dir = Path(out) if out is not None else (run_dir or weights.parent) / EVAL_FOLDER
+    shown = None
+    if collector is not None:
+        import torch
+
+        from resnetv2.data.stats import Normalizer
+
+        shown = MistakesShown(
+            mistake_tiles(
+                collector.mistakes(),
+                model,
+                Normalizer(collector.mean, collector.std, torch.device("cpu")),
+                class_names,
+                sources,
+                cam=cam,
+            ),
+            wrong=collector.wrong,
+            only_class=mistakes_class,
+            cam=cam_method(model) if cam else None,
+        )
     files = write_report(
         result,
         out_dir,
         header={"weights": str(weights), "data": source, "split": split, "tta": tta},
         normalize=normalize,
+        mistakes=shown,
     )
     if recorder is not None:
         files["predictions"] = recorder.write_csv(
             save_predictions, sources, class_names, top_k=top_k, tta=tta, unreadable=unreadable
         )
     return RunEvaluation(result, source, split, weights, files)
+
+
+def _class_index(name: str | None, class_names: list[str]) -> int | None:
+    """The index of ``mistakes_class`` among the model's classes (an error naming them)."""
+    if name is None:
+        return None
+    if name not in class_names:
+        from resnetv2.errors import suggest
+
+        raise EvaluationError(
+            f"--mistakes-class {name!r} is not one of the model's classes ({_names(class_names)})"
+            + suggest(name, class_names)
+        )
+    return class_names.index(name)
+
+
+def _collector(limit: int, only: int | None, mean, std) -> MistakeCollector | None:
+    return MistakeCollector(limit, mean=mean, std=std, only_class=only) if limit else None
+
+
+@dataclass
+class MistakesShown:
+    """What ``mistakes.png`` shows: its tiles, how many samples were wrong (of the class
+    asked for, if any) and the map method (``None``: no maps)."""
+
+    tiles: list
+    wrong: int
+    only_class: str | None = None
+    cam: str | None = None
+
+    def title(self, result: EvalResult, where: str) -> str:
+        scope = f"true class {self.only_class}, " if self.only_class else ""
+        text = (
+            f"the {len(self.tiles)} most confident of {self.wrong} mistakes ({scope}"
+            f"{result.count} images{where})"
+        )
+        if self.cam and self.tiles:
+            name = "CAM" if self.cam == "cam" else "Grad-CAM"
+            text += f"\nbeside each: where it saw the predicted class ({name}; red = most evidence)"
+        return text
 
 
 def _folder_stream(model, folder: Path, class_names, names_known: bool, batch_size: int, spec):
@@ -305,27 +389,68 @@ def write_report(
     *,
     header: dict[str, str] | None = None,
     normalize: bool | str = False,
+    mistakes: MistakesShown | None = None,
 ) -> dict[str, Path]:
-    """Write ``metrics.json``, ``report.txt`` and ``confusion_matrix.png`` into ``out_dir``."""
+    """Write ``metrics.json``, ``report.txt`` (with the top confusions) and
+    ``confusion_matrix.png`` into ``out_dir``; ``mistakes.png`` too when ``mistakes`` is given
+    (``metrics.json`` then lists its images)."""
     from resnetv2.io import atomic_write_text
     from resnetv2.viz.confusion import plot_confusion_matrix
+    from resnetv2.viz.mistakes import plot_mistakes
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     header = dict(header or {})
-    metrics = {**header, **result.to_dict()}
+    confusions = top_confusions(result.confusion, result.class_names, TOP_CONFUSIONS)
+    metrics = {
+        **header,
+        **result.to_dict(),
+        "top_confusions": [c.__dict__ for c in confusions],
+    }
     files = {
         "metrics": out_dir / METRICS_JSON,
         "report": out_dir / REPORT_TXT,
         "confusion": out_dir / CONFUSION_PNG,
     }
+    if mistakes is not None:
+        files["mistakes"] = out_dir / MISTAKES_PNG
+        metrics["mistakes"] = [
+            {
+                "source": t.source,
+                "true": t.true,
+                "predicted": t.predicted,
+                "probability": round(t.probability, 6),
+            }
+            for t in mistakes.tiles
+        ]
+        metrics["cam"] = mistakes.cam
     atomic_write_text(files["metrics"], json.dumps(metrics, indent=2) + "\n")
     lines = [f"{key}: {value}" for key, value in header.items()]
     text = "\n".join([*lines, "", result.format()] if lines else [result.format()])
+    text = text.rstrip() + "\n\n" + format_confusions(confusions)
     atomic_write_text(files["report"], text.rstrip() + "\n")
-    title = f"confusion matrix · {header.get('data', '')} {header.get('split', '')}".rstrip()
+    where = " · ".join(v for v in (_data_name(header.get("data")), header.get("split")) if v)
+    title = f"confusion matrix · {where}" if where else "confusion matrix"
     title += f" · top-1 {100 * result.top1:.2f}% of {result.count}"
     plot_confusion_matrix(
         result.confusion, result.class_names, files["confusion"], normalize=normalize, title=title
     )
+    if mistakes is not None:
+        title = mistakes.title(result, f", {where}" if where else "")
+        plot_mistakes(mistakes.tiles, files["mistakes"], title=title)
     return files
+
+
+def format_confusions(confusions: list) -> str:
+    """The report's last block: ``cat → dog: 12 of 100`` per line, largest first."""
+    if not confusions:
+        return "top confusions: none (every sample was classified correctly)"
+    lines = ["top confusions (true → predicted: count of the true class's samples)"]
+    return "\n".join([*lines, *(f"  {c}" for c in confusions)])
+
+
+def _data_name(data: str | None) -> str:
+    """A data source as a title shows it: a folder by its name, not its absolute path."""
+    if not data or data in BUILTIN_DATASETS:
+        return data or ""
+    return Path(data).name or data

@@ -1,4 +1,5 @@
-"""Plots: training curves, confusion matrices and architecture diagrams (matplotlib, Agg).
+"""Plots: training curves, confusion matrices, architecture diagrams, the mistakes grid and
+class-activation-map overlays (matplotlib, Agg).
 
 Nothing here calls ``pyplot.show()`` or needs a display; every function writes a file and
 returns its path.

@@ -10,6 +10,7 @@ support (the diagonal is then per-class recall), ``"pred"`` each column by the p
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,11 @@ from resnetv2.viz.figures import new_figure, save_figure
 ANNOTATE_MAX_CLASSES = 20
 LABEL_ALL_MAX_CLASSES = 120
 NORMALIZE = (False, None, "true", "pred", "all")
+NORMALIZE_NOTES = {
+    "true": "normalised over each true class (rows sum to 1: recall on the diagonal)",
+    "pred": "normalised over each predicted class (columns sum to 1: precision on the diagonal)",
+    "all": "normalised over all samples (the cells sum to 1)",
+}
 
 
 def normalise_confusion(confusion: np.ndarray, normalize: bool | str | None) -> np.ndarray:
@@ -53,10 +59,25 @@ def plot_confusion_matrix(
     annotate: bool | None = None,
     dpi: int = 150,
 ) -> Path:
-    """Draw ``confusion`` (rows = true class, columns = predicted) to ``path``.
+    """Draw ``confusion`` (rows = true class, columns = predicted) to ``path``
+    (:func:`confusion_figure`)."""
+    fig = confusion_figure(
+        confusion, class_names, normalize=normalize, title=title, annotate=annotate
+    )
+    return save_figure(fig, path, dpi=dpi)
 
-    ``annotate`` (default: up to 20 classes) writes each cell's value inside it.
-    """
+
+def confusion_figure(
+    confusion: np.ndarray | Sequence[Sequence[int]],
+    class_names: Sequence[str],
+    *,
+    normalize: bool | str | None = False,
+    title: str | None = None,
+    annotate: bool | None = None,
+):
+    """The heat map as a matplotlib figure. ``annotate`` (default: up to 20 classes) writes
+    each cell's value inside it. A normalised matrix says over what under ``title``.
+    Column labels stay horizontal when they fit their cells, else they turn 90°."""
     matrix = np.asarray(confusion)
     n = len(class_names)
     if matrix.shape != (n, n):
@@ -71,7 +92,14 @@ def plot_confusion_matrix(
     label_size = 9.0 if n <= ANNOTATE_MAX_CLASSES else max(4.0, min(8.0, cell * 72 * 0.7))
     label_space = min(2.5, 0.3 + longest * label_size * 0.6 / 72)
     side = max(3.0, cell * n)
-    fig = new_figure(side + label_space + 1.8, side + label_space + 0.7)
+    lines = [title or "confusion matrix"]
+    if normalize:
+        lines.append(NORMALIZE_NOTES["true" if normalize is True else normalize])
+    # Wrapped to the figure's width (about 13 characters per inch at 10 pt).
+    fig_width = side + label_space + 1.8
+    chars = max(30, int((fig_width - label_space - 0.1) * 13))
+    title = "\n".join(textwrap.fill(line, chars) for line in lines)
+    fig = new_figure(fig_width, side + label_space + 0.45 + 0.18 * (title.count("\n") + 1))
     # Fixed margins in inches, so long class names never squeeze the matrix.
     W, H = fig.get_size_inches()
     ax = fig.add_axes((label_space / W, label_space / H, side / W, side / H))
@@ -85,7 +113,9 @@ def plot_confusion_matrix(
     names = [str(class_names[i]) for i in ticks]
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
-    ax.set_xticklabels(names, rotation=90, fontsize=label_size)
+    width = side / max(n, 1)  # of one cell, in inches
+    fits = n <= ANNOTATE_MAX_CLASSES and longest * label_size * 0.62 / 72 <= width * 0.95
+    ax.set_xticklabels(names, rotation=0 if fits else 90, fontsize=label_size)
     ax.set_yticklabels(names, fontsize=label_size)
     ax.set_xlabel("predicted class", fontsize=10)
     ax.set_ylabel("true class", fontsize=10)
@@ -101,13 +131,5 @@ def plot_confusion_matrix(
                 if v == 0:
                     colour = "#b0b0b0"  # zeros recede so the confusions stand out
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
-    if title is None:
-        title = "confusion matrix"
-        if normalize:
-            title += {
-                "true": " (rows sum to 1: recall on the diagonal)",
-                "pred": " (columns sum to 1: precision on the diagonal)",
-                "all": " (fraction of all samples)",
-            }["true" if normalize is True else normalize]
     fig.text(label_space / W, (label_space + side + 0.15) / H, title, fontsize=10, va="bottom")
-    return save_figure(fig, path, dpi=dpi)
+    return fig

@@ -163,6 +163,7 @@ def curves_figure(columns: dict[str, list[float]], name: str):
     summary = f"{name}: {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}"
     if _has(columns, "seconds"):
         total = sum(v for v in columns["seconds"] if not math.isnan(v))
-        summary += f", {total / 60:.1f} min of epoch time"
+        spent = f"{total:.1f} s" if total < 60 else f"{total / 60:.1f} min"
+        summary += f", {spent} of epoch time"
     fig.suptitle(summary, fontsize=12)
     return fig

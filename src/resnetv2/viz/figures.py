@@ -35,14 +35,19 @@ def figure_format(path: str | os.PathLike[str]) -> str:
     return FORMATS[suffix]
 
 
+def figure_bytes(fig, fmt: str = "png", *, dpi: int = 150) -> bytes:
+    """``fig`` rendered in ``fmt`` (a value of :data:`FORMATS`) on a white background."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi, facecolor="white")
+    return buffer.getvalue()
+
+
 def save_figure(fig, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
     """Render ``fig`` and write it atomically to ``path`` (parent folders are created)."""
     from resnetv2.io.atomic import atomic_write_bytes
 
     path = Path(path)
-    fmt = figure_format(path)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=dpi, facecolor="white")
+    data = figure_bytes(fig, figure_format(path), dpi=dpi)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, data)
     return path
