@@ -30,6 +30,7 @@ from resnetv2.data.folders import is_utf8_name, printable_name
 from resnetv2.data.preprocessing import Preprocessing, PreprocessingError, preprocessing_of
 from resnetv2.device import engine_threads
 from resnetv2.errors import ResNetV2Error
+from resnetv2.limits import MAX_BATCH_SIZE, MAX_WORKERS, check_count
 from resnetv2.tta import check_tta, tta_probabilities
 
 _GLOB_CHARS = frozenset("*?[")
@@ -188,7 +189,7 @@ class Predictor:
         if names is None or (num_classes and len(names) != num_classes):
             names = [str(i) for i in range(num_classes or 0)]
         self.class_names = list(names)
-        self.batch_size = _positive("batch_size", batch_size)
+        self.batch_size = check_count("batch_size", batch_size, 1, MAX_BATCH_SIZE)
         self.top_k = _positive("top_k", top_k)
         self.decode_options = decode_options
         self.tta = check_tta(tta)
@@ -340,7 +341,8 @@ class Predictor:
         (paths, folders, patterns — not the files they expand to) are read into a list first.
         """
         top_k = _positive("top_k", top_k or self.top_k)
-        size = _positive("batch_size", batch_size or self.batch_size)
+        size = check_count("batch_size", batch_size or self.batch_size, 1, MAX_BATCH_SIZE)
+        check_count("num_workers", num_workers, 0, MAX_WORKERS)
         bar = _progress_bar() if progress else None
         try:
             for sources, probs, errors in self.probability_batches(inputs, size, num_workers):
@@ -403,6 +405,7 @@ def _progress_bar():
 
 
 def _positive(name: str, value: Any) -> int:
+    """A top-k: any positive integer (rows are clamped to the class count)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ResNetV2Error(f"{name} must be a positive integer, got {value!r}")
     return value

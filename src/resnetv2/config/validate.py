@@ -12,6 +12,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from resnetv2.config.sections import ConfigError, TrainConfig
 from resnetv2.config.yamlfile import short_repr
 from resnetv2.errors import suggest
+from resnetv2.limits import MAX_BATCH_SIZE, MAX_THREADS, MAX_WORKERS, check_count
 
 
 def _type_name(tp: Any) -> str:
@@ -155,12 +156,11 @@ def _check_ranges(config: TrainConfig) -> None:
             raise ConfigError(message)
 
     d, o, s, t = config.data, config.optim, config.schedule, config.train
-    need(d.batch_size >= 1, f"data.batch_size must be >= 1, got {d.batch_size}")
-    need(
-        d.eval_batch_size is None or d.eval_batch_size >= 1,
-        f"data.eval_batch_size must be >= 1, got {d.eval_batch_size}",
-    )
-    need(d.workers >= 0, f"data.workers must be >= 0, got {d.workers}")
+    # The bounds every command shares (resnetv2.limits): the same values as predict's flags.
+    check_count("data.batch_size", d.batch_size, 1, MAX_BATCH_SIZE, ConfigError)
+    if d.eval_batch_size is not None:
+        check_count("data.eval_batch_size", d.eval_batch_size, 1, MAX_BATCH_SIZE, ConfigError)
+    check_count("data.workers", d.workers, 0, MAX_WORKERS, ConfigError)
     need(
         d.val_split is None or 0 < d.val_split < 1,
         f"data.val_split must be a fraction in (0, 1), got {d.val_split}",
@@ -183,7 +183,8 @@ def _check_ranges(config: TrainConfig) -> None:
     need(0 <= t.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
     need(t.grad_clip is None or t.grad_clip > 0, "train.grad_clip must be > 0 (or null)")
     need(0 < t.ema_decay < 1, f"train.ema_decay must be in (0, 1), got {t.ema_decay}")
-    need(t.threads is None or t.threads >= 1, "train.threads must be >= 1 (or null)")
+    if t.threads is not None:
+        check_count("train.threads", t.threads, 1, MAX_THREADS, ConfigError)
     if t.checkpoint_activations is not None:
         from resnetv2.memory import MemoryEstimateError, parse_checkpoint_segments
 

@@ -148,7 +148,7 @@ def decode_image(
             with Image.open(path) as img:
                 resize = None if size is None else (tuple(size), interpolation, crop_pct)
                 return _decode_opened(img, path, options, resize, info)
-    except BadImageError:
+    except (BadImageError, MemoryError):  # running out of memory is ours, not the file's
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImageError(path, f"decompression bomb refused: {exc}", "too_large") from exc

@@ -1,0 +1,118 @@
+"""Fault injection, second red-team round (issue 23, R1-R16; R9 is docs/keras.md's).
+
+Each test meets the fault the way a user would, mostly through the command line, and checks
+the one-line refusal (exit 2, no traceback) or the behaviour the issue asked for.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resnetv2.cli import main
+from resnetv2.io import load_weights, save_weights
+
+TINY = ["--depth", "8", "--widths", "4,8,16", "--threads", "1", "--quiet", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("out") / "run"
+    assert main(["train", *TINY, "--out", str(folder)]) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "digit.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
+    return path
+
+
+def exit_code(args):
+    """``main(args)``'s exit code, also when argparse refuses a flag (it raises SystemExit)."""
+    try:
+        return main(args)
+    except SystemExit as exc:
+        return exc.code
+
+
+def one_line_error(capsys, *needles):
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+def edited_weights(run, tmp_path, edit):
+    """A copy of the run's weights with ``edit(metadata)`` applied (checksums recomputed)."""
+    state, metadata = load_weights(run / "model.safetensors")
+    edit(metadata)
+    metadata = {k: v for k, v in metadata.items() if k not in ("format_version", "tensors_sha256")}
+    path = tmp_path / "edited.safetensors"
+    save_weights(path, state, metadata)
+    return path
+
+
+def cli(*args, env=None, timeout=60):
+    """The installed command in a fresh process (for faults that hang or spawn processes)."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "resnetv2.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+    )
+
+
+# -- R4, R5, R8: numeric flags are bounded the same way in every command ---------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "value"),
+    [
+        ("predict", "--workers", "1000"),  # R4: hung creating a thousand worker processes
+        ("predict", "--workers", "99999999999999999999999"),
+        ("predict", "--batch-size", "99999999999999999999999"),  # R8: islice traceback
+        ("predict", "--threads", "99999999999999999999999"),  # R8: overflow traceback
+        ("evaluate", "--threads", "99999999999999999999999"),
+        ("evaluate", "--batch-size", "99999999999999999999999"),
+        ("predict", "--device", "meta"),  # R8: NotImplementedError traceback
+        ("export", "--input-size", "100000"),  # R8: tried to allocate 240 GB
+        ("export", "--input-size", "99999999999999999999999"),  # R8: TypeError, C++ frames
+    ],
+)
+def test_numeric_flags_are_bounded_in_every_command(
+    run, image, tmp_path, capsys, command, flag, value
+):
+    inputs = {
+        "predict": [str(image)],
+        "evaluate": [],
+        "export": ["--out", str(tmp_path / "m.onnx")],
+    }
+    assert exit_code([command, str(run), *inputs[command], flag, value]) == 2
+    one_line_error(capsys, flag)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_train_refuses_the_same_worker_count_as_predict(tmp_path, capsys):
+    # R4: one bound for --workers in train and predict (resnetv2.limits).
+    assert exit_code(["train", *TINY, "--workers", "1000", "--out", str(tmp_path / "r")]) == 2
+    one_line_error(capsys, "data.workers", "0..64")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("k", ["1000000", "100000000", "99999999999999999999999"])
+def test_predict_top_k_is_clamped_to_the_class_count(run, image, tmp_path, k):
+    # R5: a 49.6 MB CSV for one image, then out of memory, then a hang.
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), str(image), "--top-k", k, "--out", str(out)]) == 0
+    header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert "top10_label" in header and "top11_label" not in header
