@@ -116,3 +116,19 @@ def test_predict_top_k_is_clamped_to_the_class_count(run, image, tmp_path, k):
     assert main(["predict", str(run), str(image), "--top-k", k, "--out", str(out)]) == 0
     header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert "top10_label" in header and "top11_label" not in header
+
+
+# -- R7: a weights path with an unknown extension ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [("predict", "photo.png"), ("convert", "model.keras"), ("export", "x.npy")],
+)
+def test_weights_with_an_unknown_extension_are_one_line(tmp_path, image, capsys, command, name):
+    # R7: `predict IMG IMG`, `convert model.keras`, `export x.npy` printed a ValueError traceback.
+    path = tmp_path / name
+    path.write_bytes(image.read_bytes())
+    extra = {"predict": [str(image)], "convert": ["--out", str(tmp_path / "o.safetensors")]}
+    assert exit_code([command, str(path), *extra.get(command, [])]) == 2
+    one_line_error(capsys, "unknown extension", ".safetensors")

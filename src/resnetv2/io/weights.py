@@ -24,7 +24,12 @@ import torch
 from torch import nn
 
 from .atomic import FileDigest, atomic_write_bytes
-from .errors import CorruptWeightsError, NonFiniteCheckpointError, WeightsMismatchError
+from .errors import (
+    CorruptWeightsError,
+    NonFiniteCheckpointError,
+    UnsupportedWeightsFileError,
+    WeightsMismatchError,
+)
 from .safe_load import TORCH_SUFFIXES, safe_torch_load
 
 METADATA_KEY = "resnetv2"
@@ -238,8 +243,8 @@ def load_weights(
     elif suffix in TORCH_SUFFIXES:
         tensors, metadata = _extract_state_dict(safe_torch_load(file_path), file_path), {}
     else:
-        raise ValueError(
-            f"Cannot load weights from {str(file_path)!r}: unknown extension {suffix!r}; "
+        raise UnsupportedWeightsFileError(
+            f"cannot load weights from {str(file_path)!r}: unknown extension {suffix!r}; "
             f"expected .safetensors (preferred) or one of {', '.join(TORCH_SUFFIXES)}"
         )
     return strip_prefixes(tensors), metadata
