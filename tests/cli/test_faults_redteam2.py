@@ -132,3 +132,94 @@ def test_weights_with_an_unknown_extension_are_one_line(tmp_path, image, capsys,
     extra = {"predict": [str(image)], "convert": ["--out", str(tmp_path / "o.safetensors")]}
     assert exit_code([command, str(path), *extra.get(command, [])]) == 2
     one_line_error(capsys, "unknown extension", ".safetensors")
+
+
+# -- R6: JSON nested a thousand levels deep --------------------------------------------------
+
+DEEP = "[" * 1000 + "]" * 1000  # 2 KB; json.loads raised RecursionError on it
+
+
+def deep_metadata_weights(run, tmp_path):
+    """The run's tensors in a safetensors file whose resnetv2 metadata is ``DEEP``."""
+    from safetensors.torch import save_file
+
+    state, _ = load_weights(run / "model.safetensors")
+    path = tmp_path / "deep.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path), {"resnetv2": DEEP})
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda w, image, tmp: ["predict", str(w), str(image)],
+        lambda w, image, tmp: ["evaluate", str(w), "-q", "--out", str(tmp / "ev")],
+        lambda w, image, tmp: ["export", str(w), "--out", str(tmp / "m.onnx")],
+        lambda w, image, tmp: ["convert", str(w), "--out", str(tmp / "c.safetensors")],
+        lambda w, image, tmp: ["train", *TINY, "--init-weights", str(w), "--out", str(tmp / "r")],
+    ],
+    ids=["predict", "evaluate", "export", "convert", "train-init-weights"],
+)
+def test_deeply_nested_weights_metadata_is_one_line(run, image, tmp_path, capsys, command):
+    # R6: a RecursionError traceback (exit 1) from safetensors metadata.
+    weights = deep_metadata_weights(run, tmp_path)
+    assert exit_code(command(weights, image, tmp_path)) == 2
+    one_line_error(capsys, "nested more than")
+    assert not (tmp_path / "r").exists()
+
+
+def test_deeply_nested_config_json_of_a_folder_is_one_line(run, image, tmp_path, capsys):
+    # R6: a hub folder's config.json.
+    import shutil
+
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    shutil.copy(run / "model.safetensors", folder / "model.safetensors")
+    (folder / "config.json").write_text(DEEP, encoding="utf-8")
+    assert exit_code(["predict", str(folder), str(image)]) == 2
+    one_line_error(capsys, "config.json", "nested more than")
+
+
+def test_deeply_nested_checkpoint_manifest_is_skipped_on_resume(run, tmp_path, capsys):
+    # R6: --resume crashed on a checkpoint's manifest.json instead of skipping that checkpoint.
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    manifests = sorted((copy / "checkpoints").glob("step-*/manifest.json"))
+    assert manifests
+    for manifest in manifests:
+        manifest.write_text(DEEP, encoding="utf-8")
+    assert exit_code(["train", "--resume", str(copy), "--epochs", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "RecursionError" not in err, err
+    assert "skipping checkpoint" in err and "nested more than" in err, err
+
+
+def test_deeply_nested_results_json_is_reported_by_compare(run, tmp_path, capsys):
+    # R6: `compare` on such a results.json.
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "results.json").write_text(DEEP, encoding="utf-8")
+    code = exit_code(["compare", str(copy), str(run)])
+    captured = capsys.readouterr()
+    assert code == 0 and "Traceback" not in captured.err
+    assert "nested more than" in captured.out + captured.err
+
+
+@pytest.mark.slow
+def test_deeply_nested_export_cache_record_is_rebuilt(run, image, tmp_path, monkeypatch):
+    # R6: with --engine auto an unreadable record fell back to torch on every run and was
+    # never rebuilt, though the docs say an unreadable record is rebuilt.
+    pytest.importorskip("onnxruntime")
+    import json
+
+    monkeypatch.setenv("RESNETV2_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["predict", str(run), str(image), "--engine", "onnxruntime", "--out"]
+    assert main([*args, str(tmp_path / "a.csv")]) == 0
+    (record,) = (tmp_path / "cache" / "onnx").glob("*.json")
+    record.write_text(DEEP, encoding="utf-8")
+    assert main([*args, str(tmp_path / "b.csv")]) == 0
+    assert json.loads(record.read_text(encoding="utf-8"))["key"] == record.stem

@@ -25,6 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from resnetv2 import jsontext
 from resnetv2.data.badimages import SkippedImages, check_on_bad_image
 from resnetv2.data.decode import BadImageError, DecodeOptions, decode_image, probe_image_size
 from resnetv2.errors import DataError
@@ -221,7 +222,7 @@ def _load_cache(path: Path, key: str, files: Sequence) -> DecodedImages | None:
             kept = handle.get_tensor("kept")
         skipped = [
             BadImageError(files[index], reason, kind)
-            for index, kind, reason in json.loads(metadata["skipped"])
+            for index, kind, reason in jsontext.loads(metadata["skipped"])
         ]
         resized = int(metadata["resized"])
         if images.dtype != torch.uint8 or images.ndim != 4 or kept.shape != (images.shape[0],):

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resnetv2 import jsontext
 from resnetv2.errors import ResNetV2Error
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class CacheEntry:
     def is_valid(self) -> bool:
         """True only when the record is ours, for this key, and the file matches its sha256."""
         try:
-            record = json.loads(self.record.read_text(encoding="utf-8"))
+            record = jsontext.loads(self.record.read_text(encoding="utf-8"))
             if not isinstance(record, dict) or record.get("key") != self.key:
                 return False
             if record.get("format") != CACHE_FORMAT:

@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from resnetv2 import jsontext
+
 from .atomic import atomic_write_bytes, atomic_write_text, fsync_dir, is_disk_full, is_temp_name
 from .errors import (
     CheckpointError,
@@ -98,7 +100,7 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     the manifest or raise :class:`CorruptCheckpointError`."""
     directory = Path(path)
     try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        manifest = jsontext.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise corrupt_checkpoint(
             directory, "manifest.json is missing (the save never finished)"
@@ -171,7 +173,7 @@ class CheckpointManager:
         """The step recorded as best, or ``None`` if no save was marked ``is_best``."""
         best_file = self.directory / BEST_FILE
         try:
-            record = json.loads(best_file.read_text(encoding="utf-8"))
+            record = jsontext.loads(best_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:

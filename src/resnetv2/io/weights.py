@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from resnetv2 import jsontext
+
 from .atomic import FileDigest, atomic_write_bytes
 from .errors import (
     CorruptWeightsError,
@@ -126,7 +128,7 @@ def _read(path: Path, *, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[s
     if METADATA_KEY not in raw:  # a file from another library: its own metadata is all there is
         return loaded, dict(raw), False
     try:
-        document = json.loads(raw[METADATA_KEY])
+        document = jsontext.loads(raw[METADATA_KEY])
     except ValueError as exc:
         raise _corrupt(path, f"the {METADATA_KEY!r} metadata is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
