@@ -76,7 +76,7 @@ def iter_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[tuple
             yield text, None
         elif _GLOB_CHARS & set(text):
             matched = False
-            for path in glob.iglob(text, recursive=True):
+            for path in _iglob(text):
                 matched = True
                 if os.path.isdir(path):
                     yield from ((p, None) for p in _walk_images(path))
@@ -86,6 +86,37 @@ def iter_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[tuple
                 yield text, "no files match this pattern"
         else:
             yield text, "no such file or folder"
+
+
+def _iglob(pattern: str) -> Iterator[str]:
+    """``glob.iglob(pattern, recursive=True)`` that ends: ``**`` descends into real folders
+    only, as the folder walker does.
+
+    ``glob``'s ``**`` follows symlinked folders without a loop guard, so ``DS/a/up -> ..``
+    made ``DS/**/*.jpg`` yield ``DS/a/up/a/up/…`` until the process was killed. Here the
+    part before the first ``**`` is an ordinary (finite) glob, ``**`` is each folder below
+    it reached by :func:`os.walk` (which does not enter symlinked folders, and skips hidden
+    ones as ``glob`` does), and the rest of the pattern is matched again from each of them.
+    """
+    parts = pattern.split("/")
+    if "**" not in parts:
+        yield from glob.iglob(pattern)
+        return
+    cut = parts.index("**")
+    prefix, rest = "/".join(parts[:cut]), "/".join(parts[cut + 1 :])
+    tops = glob.iglob(prefix) if prefix else [""]
+    for top in tops:
+        if top and not os.path.isdir(top):
+            continue
+        for folder, dirs, files in os.walk(top or os.curdir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            here = folder if top else os.path.relpath(folder)
+            here = "" if here == os.curdir else here
+            if rest:
+                yield from _iglob(os.path.join(glob.escape(here), rest) if here else rest)
+            else:  # a trailing ``**``: every folder and file below, as glob gives them
+                yield here or os.curdir
+                yield from (os.path.join(here, f) for f in sorted(files) if not f.startswith("."))
 
 
 def _walk_images(root: str) -> Iterator[str]:

@@ -63,7 +63,7 @@ def cli(*args, env=None, timeout=60):
     """The installed command in a fresh process (for faults that hang or spawn processes)."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "resnetv2.cli", *args],
+        [sys.executable, "-m", "resnetv2", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -223,3 +223,25 @@ def test_deeply_nested_export_cache_record_is_rebuilt(run, image, tmp_path, monk
     record.write_text(DEEP, encoding="utf-8")
     assert main([*args, str(tmp_path / "b.csv")]) == 0
     assert json.loads(record.read_text(encoding="utf-8"))["key"] == record.stem
+
+
+# -- R1: a recursive glob through a symlink loop ----------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_recursive_glob_through_a_symlink_loop_ends(run, tmp_path):
+    # R1: `predict RUN 'DS/**/*.jpg'` with DS/a/up -> .. and DS/b/root -> ../../DS ran until
+    # killed (13,313 rows of DS/b/root/b/root/...); the folder itself gave one row per image.
+    data = tmp_path / "DS"
+    for cls in "ab":
+        (data / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(data / cls / f"{i}.jpg")
+    (data / "a" / "up").symlink_to("..")
+    (data / "b" / "root").symlink_to(os.path.join("..", "..", "DS"))
+    by_glob = cli("predict", str(run), str(data / "**" / "*.jpg"), "--top-k", "1", timeout=60)
+    by_folder = cli("predict", str(run), str(data), "--top-k", "1", timeout=60)
+    assert by_glob.returncode == 0, by_glob.stderr
+    rows = by_glob.stdout.splitlines()[1:]
+    assert len(rows) == 6
+    assert sorted(rows) == sorted(by_folder.stdout.splitlines()[1:])
