@@ -245,3 +245,49 @@ def test_recursive_glob_through_a_symlink_loop_ends(run, tmp_path):
     rows = by_glob.stdout.splitlines()[1:]
     assert len(rows) == 6
     assert sorted(rows) == sorted(by_folder.stdout.splitlines()[1:])
+
+
+# -- R3: cache pruning deletes only what this tool wrote --------------------------------------
+
+
+def make_folder(root, classes=("a", "b"), per_class=6, size=8):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_export_cache_pruning_keeps_the_users_onnx_files(run, image, tmp_path, monkeypatch):
+    # R3: with 40 user files in DIR/onnx/, `RESNETV2_CACHE_DIR=DIR predict` deleted the 9 oldest.
+    pytest.importorskip("onnxruntime")
+    users = tmp_path / "cache" / "onnx"
+    users.mkdir(parents=True)
+    for i in range(40):
+        (users / f"user_model_{i:02d}.onnx").write_bytes(b"mine")
+        os.utime(users / f"user_model_{i:02d}.onnx", (1e9 + i, 1e9 + i))  # all older
+    monkeypatch.setenv("RESNETV2_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "p.csv"
+    assert (
+        main(["predict", str(run), str(image), "--engine", "onnxruntime", "--out", str(out)]) == 0
+    )
+    assert len(list(users.glob("user_model_*.onnx"))) == 40
+
+
+def test_data_cache_eviction_keeps_the_users_files(tmp_path, monkeypatch):
+    # R3: `RESNETV2_CACHE_MAX_GB=0.0001 train ... --cache-dir USERDIR` deleted the user's
+    # images-classifier-v1.safetensors and -v2.
+    data = make_folder(tmp_path / "data")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("images-classifier-v1.safetensors", "images-classifier-v2.safetensors"):
+        (mine / name).write_bytes(b"x" * 4096)
+    monkeypatch.setenv("RESNETV2_CACHE_MAX_GB", "0.0000001")
+    args = ["train", *TINY, "--data", str(data), "--val-split", "0.5", "--cache-dir", str(mine)]
+    assert main([*args, "--out", str(tmp_path / "r1")]) == 0
+    assert main([*args, "--input-size", "6", "--out", str(tmp_path / "r2")]) == 0
+    names = sorted(p.name for p in mine.iterdir())
+    assert "images-classifier-v1.safetensors" in names
+    assert "images-classifier-v2.safetensors" in names

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -71,9 +72,17 @@ def cache_size_cap() -> int:
 
 def evict_oldest(folder: Path, max_bytes: int, *, keep: Path | None = None) -> list[Path]:
     """Delete the least recently used cache files of ``folder`` until the rest fit
-    ``max_bytes`` (``keep``, the file just written, goes last); return what was deleted."""
+    ``max_bytes`` (``keep``, the file just written, goes last); return what was deleted.
+
+    Only files this tool wrote count: named ``images-<24 hex digits>.safetensors`` *and*
+    carrying the cache's format and a key that matches the name in their header. ``--cache-dir``
+    may name a folder of the user's (holding, say, ``images-classifier-v1.safetensors``);
+    nothing else in it is ever deleted.
+    """
     entries = []
     for path in Path(folder).glob("images-*.safetensors"):
+        if not is_cache_file(path):
+            continue
         try:
             info = path.stat()
         except OSError:
@@ -91,6 +100,26 @@ def evict_oldest(folder: Path, max_bytes: int, *, keep: Path | None = None) -> l
             total -= size
     return removed
 
+
+def is_cache_file(path: Path) -> bool:
+    """Whether ``path`` is a decoded-image cache file this tool wrote (name and header)."""
+    match = _CACHE_NAME.fullmatch(path.name)
+    if match is None:
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception:  # unreadable: not provably ours, so not ours to delete
+        return False
+    key = metadata.get("key")
+    return (
+        metadata.get("format") == CACHE_FORMAT
+        and isinstance(key, str)
+        and key.startswith(match.group(1))
+    )
+
+
+_CACHE_NAME = re.compile(r"images-([0-9a-f]{24})\.safetensors")
 
 SIZE_PROBE_SAMPLE = 256
 
