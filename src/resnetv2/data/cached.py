@@ -249,13 +249,14 @@ def _load_cache(path: Path, key: str, files: Sequence) -> DecodedImages | None:
                 return None
             images = handle.get_tensor("images")
             kept = handle.get_tensor("kept")
-        skipped = [
-            BadImageError(files[index], reason, kind)
-            for index, kind, reason in jsontext.loads(metadata["skipped"])
-        ]
-        resized = int(metadata["resized"])
         if images.dtype != torch.uint8 or images.ndim != 4 or kept.shape != (images.shape[0],):
             raise DataError("tensor shapes do not match the cache format")
+        if metadata.get("sha256") != _tensors_sha256(images, kept):
+            raise DataError("its checksum does not match (damaged, or written by an older version)")
+        entries = jsontext.loads(metadata["skipped"])
+        _check_indices(kept, [entry[0] for entry in entries], len(files))
+        skipped = [BadImageError(files[index], reason, kind) for index, kind, reason in entries]
+        resized = int(metadata["resized"])
     except Exception as exc:  # any unreadable cache is rebuilt, never trusted
         warnings.warn(
             f"ignoring unreadable data cache {path} ({exc}); decoding again",
@@ -268,11 +269,36 @@ def _load_cache(path: Path, key: str, files: Sequence) -> DecodedImages | None:
     return DecodedImages(images, kept, SkippedImages(skipped), resized, True)
 
 
+def _tensors_sha256(images: torch.Tensor, kept: torch.Tensor) -> str:
+    """sha256 of the cached pixels and indices: a cache file edited or damaged in place (its
+    header intact) must not train silently on other pixels."""
+    digest = hashlib.sha256()
+    for tensor in (images, kept):
+        if tensor.numel():
+            digest.update(memoryview(tensor.contiguous().reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
+
+
+def _check_indices(kept: torch.Tensor, skipped: list, count: int) -> None:
+    """Kept and skipped file indices must be distinct positions in the file list."""
+    if kept.dtype != torch.int64:
+        raise DataError(f"kept indices are {kept.dtype}, not int64")
+    if kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= count):
+        raise DataError(f"kept indices outside 0..{count - 1}")
+    if kept.numel() > 1 and not bool((kept[1:] > kept[:-1]).all()):
+        raise DataError("kept indices are not increasing")
+    if any(type(i) is not int or not 0 <= i < count for i in skipped):
+        raise DataError(f"skipped indices outside 0..{count - 1}")
+    if len(set(skipped) | set(kept.tolist())) != len(skipped) + kept.numel():
+        raise DataError("a file is both kept and skipped")
+
+
 def _save_cache(path: Path, key: str, files: Sequence, decoded: DecodedImages) -> None:
     index_of = {os.fspath(file): index for index, file in enumerate(files)}
     metadata = {
         "format": CACHE_FORMAT,
         "key": key,
+        "sha256": _tensors_sha256(decoded.images, decoded.kept),
         "resized": str(decoded.resized),
         "skipped": json.dumps(
             [[index_of[e.path], e.kind, e.reason] for e in decoded.skipped.errors],
