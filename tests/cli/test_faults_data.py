@@ -170,7 +170,9 @@ def test_impossible_image_size_is_refused_before_allocating(tmp_path, capsys):
     data = make_folder(tmp_path / "data")
     out = tmp_path / "run"
     args = ["train", *TINY, "--data", str(data), "--val-split", "0.5", "--out", str(out)]
-    assert main([*args, "--input-size", "1000000"]) == 2
+    with pytest.raises(SystemExit) as refused:  # refused by the flag's own parser (issue 23, R2)
+        main([*args, "--input-size", "1000000"])
+    assert refused.value.code == 2
     _, errors = errors_of(capsys)
     assert len(errors) == 1 and "pixels per image" in errors[0]
     assert not out.exists()

@@ -340,3 +340,57 @@ def test_damaged_data_cache_is_rebuilt(tmp_path, damage):
 
 def torch_equal(a, b):
     return a.shape == b.shape and bool((a == b).all())
+
+
+# -- R2: a thin input size -------------------------------------------------------------------
+
+
+def test_thin_input_size_flag_is_refused_before_allocating(tmp_path, capsys):
+    # R2: `train --input-size 1x99999` on 32x32 images ran with no output until killed: the
+    # cover-resize first builds a 99999x99999 image. (1x10000 already needs 10^8 pixels.)
+    data = make_folder(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ["train", *TINY, "--data", str(data), "--val-split", "0.5", "--out", str(out)]
+    assert exit_code([*args, "--input-size", "1x10000"]) == 2
+    one_line_error(capsys, "--input-size", "longer side may be at most 9,459")
+    assert not out.exists()
+
+
+def test_thin_input_size_in_weights_metadata_is_refused_at_load(run, image, tmp_path, capsys):
+    # R2: weights whose metadata says input_size [1, 20000] made predict use 2.1 GB per image.
+    def thin(metadata):
+        metadata["preprocessing"] = {**metadata["preprocessing"], "input_size": [1, 10000]}
+
+    assert main(["predict", str(edited_weights(run, tmp_path, thin)), str(image)]) == 2
+    one_line_error(capsys, "too large", "longer side")
+
+
+def test_running_out_of_memory_never_blames_the_image(run, tmp_path, capsys, monkeypatch):
+    # R2: under a memory limit every good image was reported "corrupt: ... (MemoryError)".
+    import resnetv2.data.decode as decode
+
+    image = tmp_path / "nine.png"  # not the model's 8x8: it is resized
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(image)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(decode, "resize_pil", no_memory)
+    assert main(["predict", str(run), str(image)]) == 2
+    line = one_line_error(capsys, "out of memory")
+    assert "corrupt" not in line
+
+
+def test_a_thin_image_is_resized_without_building_the_covering_image(monkeypatch):
+    # R2: a long thin image covering a target of the other shape is resampled from the crop's
+    # box of the source; the pixels are those of resize-then-crop (within one level).
+    import resnetv2.data.resize as resize
+
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (10, 400, 3), np.uint8))
+    expected = np.asarray(resize.resize_pil(picture, (64, 64))).astype(int)
+    built = []
+    monkeypatch.setattr(resize, "_max_cover_pixels", lambda: 64 * 64)
+    monkeypatch.setattr(Image.Image, "crop", lambda self, box: built.append(box))
+    got = np.asarray(resize.resize_pil(picture, (64, 64))).astype(int)
+    assert got.shape == (64, 64, 3) and np.abs(got - expected).max() <= 1
+    assert built == []  # no covering image was built and cropped

@@ -183,10 +183,9 @@ def check_image_size(size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS
     side = max(h, w)
     if side * side > max_pixels:
         raise DataError(
-            f"image_size {h}x{w} is too large: resizing a square image to cover it takes "
-            f"{side:,}x{side:,} = {side * side:,} pixels per image, more than the "
-            f"{max_pixels:,} any decoded image may have; choose a size whose longer side is at "
-            f"most {math.isqrt(max_pixels):,}"
+            f"image_size {h}x{w} is too large: the longer side may be at most "
+            f"{math.isqrt(max_pixels):,} (covering it, a square image has {side * side:,} "
+            f"pixels per image, above the limit of {max_pixels:,})"
         )
 
 
