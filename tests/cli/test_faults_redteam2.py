@@ -394,3 +394,51 @@ def test_a_thin_image_is_resized_without_building_the_covering_image(monkeypatch
     got = np.asarray(resize.resize_pil(picture, (64, 64))).astype(int)
     assert got.shape == (64, 64, 3) and np.abs(got - expected).max() <= 1
     assert built == []  # no covering image was built and cropped
+
+
+# -- R11: the Keras metadata reader ------------------------------------------------------------
+
+
+def keras_with_metadata_layer(payload: bytes):
+    """A stand-in for a loaded Keras model: only ``layers[i].name`` is read."""
+    import base64
+    import types
+
+    from resnetv2.keras.standalone import META_PREFIX
+
+    name = META_PREFIX + base64.urlsafe_b64encode(payload).decode("ascii")
+    return types.SimpleNamespace(layers=[types.SimpleNamespace(name=name)])
+
+
+def test_keras_metadata_bomb_is_refused_before_inflating():
+    # R11: a 4.6 MB .keras whose metadata layer name inflates to 1 GB reached 3.9 GB peak.
+    import tracemalloc
+    import zlib
+
+    pytest.importorskip("keras")
+    from resnetv2.errors import SpecError
+    from resnetv2.keras.standalone import read_metadata
+
+    bomb = zlib.compress(b"[" + b" " * (64 * 1024 * 1024) + b"]", 9)  # 64 KB -> 64 MB
+    model = keras_with_metadata_layer(bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SpecError, match="more than 1,048,576 bytes"):
+            read_metadata(model)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024
+
+
+def test_keras_metadata_without_a_spec_is_a_typed_error():
+    # R11: keras_to_torch raised a bare KeyError: 'spec'.
+    import zlib
+
+    pytest.importorskip("keras")
+    from resnetv2.errors import SpecError
+    from resnetv2.keras import keras_to_torch
+
+    model = keras_with_metadata_layer(zlib.compress(b'{"class_names": null}'))
+    with pytest.raises(SpecError, match="no spec"):
+        keras_to_torch(model)
