@@ -442,3 +442,49 @@ def test_keras_metadata_without_a_spec_is_a_typed_error():
     model = keras_with_metadata_layer(zlib.compress(b'{"class_names": null}'))
     with pytest.raises(SpecError, match="no spec"):
         keras_to_torch(model)
+
+
+# -- R12: waiting for the export lock is announced -----------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_waiting_for_the_export_lock_says_so(run, image, tmp_path):
+    # R12: a second predict waiting for the lock held by a stopped process printed nothing
+    # for up to 900 s.
+    pytest.importorskip("onnxruntime")
+    from resnetv2.convert.sources import load_weights_source
+    from resnetv2.export import DEFAULT_OPSET, default_input_shape
+    from resnetv2.inference.cache import CacheEntry, cache_key, weights_checksum
+
+    model = load_weights_source(run)
+    shape = tuple(default_input_shape(model))
+    key = cache_key(model, weights_checksum(model), shape, DEFAULT_OPSET)
+    folder = tmp_path / "cache" / "onnx"
+    folder.mkdir(parents=True)
+    lock = CacheEntry(folder, key).lock
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+         "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(120)",
+         str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        environment["RESNETV2_CACHE_DIR"] = str(tmp_path / "cache")
+        predict = subprocess.Popen(
+            [sys.executable, "-m", "resnetv2", "predict", str(run), str(image),
+             "--engine", "onnxruntime"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+        )  # fmt: skip
+        try:
+            first = predict.stderr.readline()  # blocks until predict says something
+            assert "waiting up to 900 s" in first and str(lock) in first, first
+        finally:
+            holder.kill()
+            holder.wait()
+        _, rest = predict.communicate(timeout=120)
+        assert predict.returncode == 0, rest
+    finally:
+        holder.kill()

@@ -156,22 +156,43 @@ def cached_onnx(
         ) from None
     checksum = weights_checksum(model)
     entry = CacheEntry(folder, cache_key(model, checksum, shape, DEFAULT_OPSET))
+    lock = FileLock(str(entry.lock))
     try:
-        with FileLock(str(entry.lock), timeout=LOCK_TIMEOUT_S):
-            if entry.is_valid():
-                os.utime(entry.onnx)  # most recently used: kept longest by prune()
-                return entry.onnx
-            if entry.record.exists() or entry.onnx.exists():
-                log.info("cached export %s fails its checksum; exporting again", entry.onnx)
-            entry.remove()
-            _export(model, entry, shape, DEFAULT_OPSET, checksum)
+        _acquire(lock, entry)
     except Timeout:
         raise ResNetV2Error(
             f"another process has held {entry.lock} for {LOCK_TIMEOUT_S} s; remove it if "
             "no resnetv2 process is exporting"
         ) from None
+    try:
+        if entry.is_valid():
+            os.utime(entry.onnx)  # most recently used: kept longest by prune()
+            return entry.onnx
+        if entry.record.exists() or entry.onnx.exists():
+            log.info("cached export %s fails its checksum; exporting again", entry.onnx)
+        entry.remove()
+        _export(model, entry, shape, DEFAULT_OPSET, checksum)
+    finally:
+        lock.release()
     prune(folder, keep=MAX_ENTRIES)
     return entry.onnx
+
+
+def _acquire(lock, entry: CacheEntry) -> None:
+    """Take the entry's lock; when another process holds it, say so before waiting (up to
+    :data:`LOCK_TIMEOUT_S`), so a stalled holder never looks like a silent hang."""
+    from filelock import Timeout
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info(
+            "waiting up to %d s for another process exporting these weights to ONNX (it holds "
+            "%s); --engine torch needs no export",
+            LOCK_TIMEOUT_S,
+            entry.lock,
+        )
+        lock.acquire(timeout=LOCK_TIMEOUT_S)
 
 
 def _export(
