@@ -488,3 +488,36 @@ def test_waiting_for_the_export_lock_says_so(run, image, tmp_path):
         assert predict.returncode == 0, rest
     finally:
         holder.kill()
+
+
+# -- R13: choosing Adam or no momentum turns a recipe's nesterov off --------------------------
+
+
+@pytest.mark.parametrize(
+    ("recipe", "flags"),
+    [
+        ("digits", ["--optimizer", "adam"]),
+        ("digits", ["--momentum", "0"]),
+        ("images", ["--optimizer", "adamw"]),
+    ],
+)
+def test_adam_or_no_momentum_just_works_under_nesterov_recipes(tmp_path, recipe, flags):
+    # R13: refused with "optim.nesterov needs optim.name sgd with momentum > 0" and no flag
+    # to turn nesterov off.
+    data = ["--data", str(make_folder(tmp_path / "data")), "--val-split", "0.5"]
+    args = ["train", "--recipe", recipe, *TINY, *flags, "--out", str(tmp_path / "r")]
+    assert main([*args, *(data if recipe == "images" else [])]) == 0
+
+
+def test_cifar_cpu_recipe_accepts_adam_and_nesterov_has_flags(capsys):
+    # R13: the same under cifar-cpu (whose data is not here, so the config is built only);
+    # an explicit --nesterov with Adam is refused, naming the flag that turns it off.
+    from resnetv2.cli import build_parser
+    from resnetv2.cli.train import build_config
+
+    parse = build_parser("train").parse_args
+    config = build_config(parse(["train", "--recipe", "cifar-cpu", "--optimizer", "adam"]))
+    assert config.optim.name == "adam" and config.optim.nesterov is False
+    assert build_config(parse(["train", "--recipe", "cifar-paper", "--nesterov"])).optim.nesterov
+    assert exit_code(["train", "--optimizer", "adam", "--nesterov", "--epochs", "1"]) == 2
+    one_line_error(capsys, "--no-nesterov")

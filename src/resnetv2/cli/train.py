@@ -142,10 +142,16 @@ _SWITCHES: list[tuple[str, str, str]] = [
     ("--sync-bn", "train.sync_bn", "synchronise BatchNorm across processes (torchrun)"),
     ("--tensorboard", "callbacks.tensorboard", "also log to RUN/tensorboard"),
     ("--download", "data.download", "download CIFAR if it is missing"),
+    ("--nesterov", "optim.nesterov", "Nesterov momentum (sgd with --momentum > 0)"),
 ]
 #: (flag, dotted config key, help): switches that turn a default-on setting off.
 _OFF_SWITCHES: list[tuple[str, str, str]] = [
     ("--no-cache", "data.cache", "decode folder images without the on-disk cache"),
+    (
+        "--no-nesterov",
+        "optim.nesterov",
+        "plain momentum (off by itself with --optimizer adam/adamw or --momentum 0)",
+    ),
     (
         "--no-memory-check",
         "train.memory_check",
@@ -263,6 +269,7 @@ def build_config(args: argparse.Namespace):
         overrides["data.image_size"] = size[0] if size[0] == size[1] else list(size)
     for _, key, _ in _SWITCHES + _OFF_SWITCHES:
         overrides[key] = getattr(args, _dest(key))
+    _nesterov_follows(config, overrides)
     if args.early_stopping is not None:
         overrides["callbacks.early_stopping"] = {
             **(config_to_dict(config)["callbacks"]["early_stopping"] or {}),
@@ -291,6 +298,19 @@ def build_config(args: argparse.Namespace):
         if options:
             overrides["model.options"] = {**config.model.options, **options}
     return apply_overrides(config, overrides)
+
+
+def _nesterov_follows(config, overrides: dict[str, Any]) -> None:
+    """Nesterov momentum is an SGD-with-momentum option: when the flags choose another
+    optimizer or ``--momentum 0``, a recipe's ``nesterov: true`` gives way instead of refusing
+    the flags (an explicit ``--nesterov`` is still checked)."""
+    name, momentum = overrides["optim.name"], overrides["optim.momentum"]
+    if overrides["optim.nesterov"] is not None or (name is None and momentum is None):
+        return
+    name = config.optim.name if name is None else name
+    momentum = config.optim.momentum if momentum is None else momentum
+    if config.optim.nesterov and (name != "sgd" or momentum == 0):
+        overrides["optim.nesterov"] = False
 
 
 def run(args: argparse.Namespace) -> int:

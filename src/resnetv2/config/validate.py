@@ -171,7 +171,8 @@ def _check_ranges(config: TrainConfig) -> None:
     need(len(o.betas) == 2, f"optim.betas must have two numbers, got {o.betas}")
     need(
         not o.nesterov or (o.name == "sgd" and o.momentum > 0),
-        "optim.nesterov needs optim.name sgd with momentum > 0",
+        "optim.nesterov needs optim.name sgd with momentum > 0; set optim.nesterov: false "
+        "(train --no-nesterov)",
     )
     need(o.amsgrad is False or o.name in ("adam", "adamw"), "optim.amsgrad needs adam or adamw")
     need(1 <= t.epochs <= MAX_EPOCHS, f"train.epochs must be in 1..{MAX_EPOCHS:,}, got {t.epochs}")
