@@ -521,3 +521,22 @@ def test_cifar_cpu_recipe_accepts_adam_and_nesterov_has_flags(capsys):
     assert build_config(parse(["train", "--recipe", "cifar-paper", "--nesterov"])).optim.nesterov
     assert exit_code(["train", "--optimizer", "adam", "--nesterov", "--epochs", "1"]) == 2
     one_line_error(capsys, "--no-nesterov")
+
+
+# -- R14: the predict source column is unambiguous ------------------------------------------------
+
+
+def test_predict_source_names_are_unambiguous(run, tmp_path):
+    # R14: `new<LF>line.png` and a literal `new\nline.png` both printed `new\nline.png`, which
+    # does not exist.
+    import csv
+
+    folder = tmp_path / "amb"
+    folder.mkdir()
+    for name in ("new\nline.png", "new\\nline.png"):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / name)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), str(folder), "--out", str(out)]) == 0
+    with open(out, encoding="utf-8", newline="") as handle:
+        sources = sorted(row["source"] for row in csv.DictReader(handle))
+    assert sources == [f"{folder}/new\\\\nline.png", f"{folder}/new\\nline.png"]
