@@ -540,3 +540,33 @@ def test_predict_source_names_are_unambiguous(run, tmp_path):
     with open(out, encoding="utf-8", newline="") as handle:
         sources = sorted(row["source"] for row in csv.DictReader(handle))
     assert sources == [f"{folder}/new\\\\nline.png", f"{folder}/new\\nline.png"]
+
+
+# -- R15: lowering --keep-checkpoints makes room on a full disk --------------------------------
+
+
+def test_keep_checkpoints_makes_room_on_a_full_disk(tmp_path, capsys, monkeypatch):
+    # R15: "Free disk space or lower keep_last" did not work: `--resume RUN
+    # --keep-checkpoints 1` failed the same way because pruning came after the commit; and it
+    # named the API argument, not the flag.
+    import resnetv2.io.checkpoints as checkpoints_module
+
+    run = tmp_path / "run"
+    args = ["train", *TINY[:-2], "--keep-checkpoints", "3"]
+    assert main([*args, "--epochs", "3", "--out", str(run)]) == 0
+    checkpoints = run / "checkpoints"
+    assert len(list(checkpoints.glob("step-*"))) == 3
+    save = checkpoints_module.save_weights
+
+    def room_for_two(path, *a, **k):  # a disk that holds two checkpoints
+        if len(list(path.parent.parent.glob("step-*"))) >= 2:
+            raise OSError(28, "No space left on device", str(path))  # ENOSPC
+        return save(path, *a, **k)
+
+    monkeypatch.setattr(checkpoints_module, "save_weights", room_for_two)
+    resume = ["train", "--resume", str(run), "--epochs", "4", "--quiet"]
+    assert main(resume) == 2
+    one_line_error(capsys, "No space left", "--keep-checkpoints")
+    assert len(list(checkpoints.glob("step-*"))) == 3  # nothing lost
+    assert main([*resume, "--keep-checkpoints", "1"]) == 0
+    assert len(list(checkpoints.glob("step-*"))) <= 2

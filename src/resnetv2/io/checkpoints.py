@@ -144,7 +144,9 @@ class CheckpointManager:
     """Saves, prunes, verifies and loads the checkpoints of one training run.
 
     After each commit the newest ``keep_last`` checkpoints (by step, among steps up to the one
-    just saved) plus the best one are kept; ``keep_last=None`` keeps everything. Concurrent
+    just saved) plus the best one are kept; ``keep_last=None`` keeps everything. Before a
+    commit, checkpoints beyond the newest ``keep_last`` are removed too (there are some only
+    when ``keep_last`` was lowered since they were saved), so lowering it makes room. Concurrent
     savers are serialised by an advisory lock.
     """
 
@@ -250,6 +252,9 @@ class CheckpointManager:
                     CheckpointWarning,
                     stacklevel=2,
                 )
+            # Checkpoints beyond keep_last (kept lower than when they were saved, e.g. to make
+            # room on a full disk) go first; at least keep_last complete ones always remain.
+            self._prune(step - 1)
             self._commit(step, final, model, state_bytes, meta)
             if is_best:
                 record = {"step": step, "checkpoint": step_dir_name(step)}
@@ -292,8 +297,9 @@ class CheckpointManager:
                     exc.errno or errno.ENOSPC,  # type: ignore[union-attr]
                     f"No space left on the device while saving checkpoint {str(final)!r} "
                     f"(writing {getattr(exc, 'filename', None) or 'it'}); nothing was "
-                    "committed and earlier checkpoints are intact. Free disk space or lower "
-                    "keep_last, then save again",
+                    "committed and earlier checkpoints are intact. Free disk space, or keep "
+                    "fewer checkpoints (train --resume RUN --keep-checkpoints 1; keep_last in "
+                    "the API), then save again",
                     str(final),
                 ) from exc
             raise
