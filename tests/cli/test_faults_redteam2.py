@@ -59,9 +59,17 @@ def edited_weights(run, tmp_path, edit):
     return path
 
 
+def child_environment(**changes):
+    """The environment of a child Python that imports the resnetv2 these tests import."""
+    import resnetv2
+
+    source = os.path.dirname(os.path.dirname(resnetv2.__file__))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([source, *sys.path]), **changes}
+
+
 def cli(*args, env=None, timeout=60):
     """The installed command in a fresh process (for faults that hang or spawn processes)."""
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})}
+    environment = child_environment(**(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "resnetv2", *args],
         capture_output=True,
@@ -471,8 +479,7 @@ def test_waiting_for_the_export_lock_says_so(run, image, tmp_path):
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
-        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        environment["RESNETV2_CACHE_DIR"] = str(tmp_path / "cache")
+        environment = child_environment(RESNETV2_CACHE_DIR=str(tmp_path / "cache"))
         predict = subprocess.Popen(
             [sys.executable, "-m", "resnetv2", "predict", str(run), str(image),
              "--engine", "onnxruntime"],
@@ -570,3 +577,98 @@ def test_keep_checkpoints_makes_room_on_a_full_disk(tmp_path, capsys, monkeypatc
     assert len(list(checkpoints.glob("step-*"))) == 3  # nothing lost
     assert main([*resume, "--keep-checkpoints", "1"]) == 0
     assert len(list(checkpoints.glob("step-*"))) <= 2
+
+
+# -- R16: messages -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_run_without_weights_is_explained(run, image, tmp_path, capsys, command):
+    # R16: "no such checkpoint file: 'RUN'" (evaluate explains it).
+    import shutil
+
+    copy = tmp_path / "unfinished"
+    shutil.copytree(run, copy)
+    (copy / "model.safetensors").unlink()
+    extra = [str(image)] if command == "predict" else ["--out", str(tmp_path / "m.onnx")]
+    assert main([command, str(copy), *extra]) == 2
+    one_line_error(capsys, "folder without model.safetensors")
+
+
+def test_pillow_warnings_name_the_file(run, tmp_path, capsys):
+    # R16: Pillow's "Corrupt EXIF data" warnings did not say which file they were about.
+    import struct
+
+    entries = struct.pack("<HHII", 0x0112, 3, 1, 1) + struct.pack("<HHII", 0x010F, 2, 100, 38)
+    exif = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2) + entries + b"\0" * 4
+    path = tmp_path / "bad-exif.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path, exif=exif)
+    with pytest.warns(UserWarning) as caught:
+        assert main(["predict", str(run), str(path)]) == 0
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith(f"{path}: ") for m in messages), messages
+
+
+def test_failed_sweep_start_leaves_no_folder(tmp_path, capsys):
+    # R16: a failed `--depth 8,14` start left an empty --out folder.
+    out = tmp_path / "sweep"
+    code = main(
+        ["train", *TINY, "--depth", "8,14", "--data", str(tmp_path / "nope"), "--out", str(out)]
+    )
+    assert code == 2
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "-5"])
+def test_checkpoint_activations_refuses_every_non_positive_count(tmp_path, capsys, value):
+    # R16: -1 was accepted while 0 and -5 were refused.
+    assert (
+        exit_code(["train", *TINY, "--checkpoint-activations", value, "--out", str(tmp_path / "r")])
+        == 2
+    )
+    one_line_error(capsys, "--checkpoint-activations")
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "0"])
+def test_export_tolerance_is_checked_before_exporting(run, tmp_path, capsys, monkeypatch, value):
+    # R16: nan and -1 failed only after the whole export; inf silently disabled the check.
+    import resnetv2.export as export
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported before checking --tolerance")
+
+    monkeypatch.setattr(export, "export_model", no_export)
+    assert main(["export", str(run), "--tolerance", value, "--out", str(tmp_path / "m.onnx")]) == 2
+    one_line_error(capsys, "--tolerance")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_large_rgba_png_is_decoded_within_a_memory_budget(tmp_path):
+    # R16: an 88 M-pixel RGBA PNG (under the pixel limit) took 2.8 GB in predict, about 26
+    # bytes per pixel; the budget is the loaded image, the RGB result and the resize's copy.
+    n = 3000
+    pixels = np.zeros((n, n, 4), np.uint8)
+    pixels[..., 0] = np.arange(n)[None, :] % 256
+    pixels[..., 3] = np.arange(n)[:, None] % 256
+    path = tmp_path / "big.png"
+    Image.fromarray(pixels, "RGBA").save(path)
+    probe = (
+        "import sys\n"
+        "from resnetv2.data.decode import decode_image\n"
+        "def status(key):\n"
+        "    with open('/proc/self/status') as f:\n"
+        "        return next(int(l.split()[1]) for l in f if l.startswith(key + ':'))\n"
+        "with open('/proc/self/clear_refs', 'w') as f:\n"
+        "    f.write('5')\n"  # the peak (VmHWM) starts again from the resident size
+        "before = status('VmRSS')\n"
+        "decode_image(sys.argv[1], size=(8, 8))\n"
+        "print((status('VmHWM') - before) * 1024 / int(sys.argv[2]))\n"
+    )
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("the peak resident size cannot be reset here (/proc/self/clear_refs)")
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(path), str(n * n)],
+        capture_output=True, text=True, timeout=100, env=child_environment(), check=True,
+    )  # fmt: skip
+    assert float(done.stdout) < 12, done.stdout  # bytes per pixel

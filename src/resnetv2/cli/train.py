@@ -26,7 +26,11 @@ from resnetv2.memory import parse_checkpoint_segments
 
 
 def _segments(text: str) -> int | str:
-    """:func:`parse_checkpoint_segments` with its message in argparse's error line."""
+    """:func:`parse_checkpoint_segments` with its message in argparse's error line. ``-1`` is
+    how a config file records ``unit``, not a segment count a user types (0 and -5 are
+    refused too)."""
+    if text.strip() == "-1":
+        raise argparse.ArgumentTypeError("expected sqrt, unit or a positive count, got -1")
     try:
         return parse_checkpoint_segments(text)
     except ValueError as exc:
