@@ -672,3 +672,14 @@ def test_large_rgba_png_is_decoded_within_a_memory_budget(tmp_path):
         capture_output=True, text=True, timeout=100, env=child_environment(), check=True,
     )  # fmt: skip
     assert float(done.stdout) < 12, done.stdout  # bytes per pixel
+
+
+def test_reliability_page_cites_these_tests():
+    # Each guarantee of issue 23 in docs/reliability.md names a test that exists here.
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+    section = page.read_text(encoding="utf-8").split("## Faults refused cleanly, second round")[1]
+    cited = set(re.findall(r"::(test_\w+)", section))
+    assert len(cited) >= 25 and cited <= set(globals()), cited - set(globals())
