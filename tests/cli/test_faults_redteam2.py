@@ -18,35 +18,12 @@ from resnetv2.io import load_weights, save_weights
 TINY = ["--depth", "8", "--widths", "4,8,16", "--threads", "1", "--quiet", "--epochs", "1"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("out") / "run"
-    assert main(["train", *TINY, "--out", str(folder)]) == 0
-    return folder
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    path = tmp_path_factory.mktemp("img") / "digit.png"
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
-    return path
-
-
 def exit_code(args):
     """``main(args)``'s exit code, also when argparse refuses a flag (it raises SystemExit)."""
     try:
         return main(args)
     except SystemExit as exc:
         return exc.code
-
-
-def one_line_error(capsys, *needles):
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 def edited_weights(run, tmp_path, edit):
@@ -97,7 +74,7 @@ def cli(*args, env=None, timeout=60):
     ],
 )
 def test_numeric_flags_are_bounded_in_every_command(
-    run, image, tmp_path, capsys, command, flag, value
+    run, image, tmp_path, capsys, command, flag, value, one_line_error
 ):
     inputs = {
         "predict": [str(image)],
@@ -105,14 +82,14 @@ def test_numeric_flags_are_bounded_in_every_command(
         "export": ["--out", str(tmp_path / "m.onnx")],
     }
     assert exit_code([command, str(run), *inputs[command], flag, value]) == 2
-    one_line_error(capsys, flag)
+    one_line_error(flag)
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_train_refuses_the_same_worker_count_as_predict(tmp_path, capsys):
+def test_train_refuses_the_same_worker_count_as_predict(tmp_path, capsys, one_line_error):
     # R4: one bound for --workers in train and predict (resnetv2.limits).
     assert exit_code(["train", *TINY, "--workers", "1000", "--out", str(tmp_path / "r")]) == 2
-    one_line_error(capsys, "data.workers", "0..64")
+    one_line_error("data.workers", "0..64")
     assert not (tmp_path / "r").exists()
 
 
@@ -133,13 +110,15 @@ def test_predict_top_k_is_clamped_to_the_class_count(run, image, tmp_path, k):
     ("command", "name"),
     [("predict", "photo.png"), ("convert", "model.keras"), ("export", "x.npy")],
 )
-def test_weights_with_an_unknown_extension_are_one_line(tmp_path, image, capsys, command, name):
+def test_weights_with_an_unknown_extension_are_one_line(
+    tmp_path, image, capsys, command, name, one_line_error
+):
     # R7: `predict IMG IMG`, `convert model.keras`, `export x.npy` printed a ValueError traceback.
     path = tmp_path / name
     path.write_bytes(image.read_bytes())
     extra = {"predict": [str(image)], "convert": ["--out", str(tmp_path / "o.safetensors")]}
     assert exit_code([command, str(path), *extra.get(command, [])]) == 2
-    one_line_error(capsys, "unknown extension", ".safetensors")
+    one_line_error("unknown extension", ".safetensors")
 
 
 # -- R6: JSON nested a thousand levels deep --------------------------------------------------
@@ -168,15 +147,19 @@ def deep_metadata_weights(run, tmp_path):
     ],
     ids=["predict", "evaluate", "export", "convert", "train-init-weights"],
 )
-def test_deeply_nested_weights_metadata_is_one_line(run, image, tmp_path, capsys, command):
+def test_deeply_nested_weights_metadata_is_one_line(
+    run, image, tmp_path, capsys, command, one_line_error
+):
     # R6: a RecursionError traceback (exit 1) from safetensors metadata.
     weights = deep_metadata_weights(run, tmp_path)
     assert exit_code(command(weights, image, tmp_path)) == 2
-    one_line_error(capsys, "nested more than")
+    one_line_error("nested more than")
     assert not (tmp_path / "r").exists()
 
 
-def test_deeply_nested_config_json_of_a_folder_is_one_line(run, image, tmp_path, capsys):
+def test_deeply_nested_config_json_of_a_folder_is_one_line(
+    run, image, tmp_path, capsys, one_line_error
+):
     # R6: a hub folder's config.json.
     import shutil
 
@@ -185,7 +168,7 @@ def test_deeply_nested_config_json_of_a_folder_is_one_line(run, image, tmp_path,
     shutil.copy(run / "model.safetensors", folder / "model.safetensors")
     (folder / "config.json").write_text(DEEP, encoding="utf-8")
     assert exit_code(["predict", str(folder), str(image)]) == 2
-    one_line_error(capsys, "config.json", "nested more than")
+    one_line_error("config.json", "nested more than")
 
 
 def test_deeply_nested_checkpoint_manifest_is_skipped_on_resume(run, tmp_path, capsys):
@@ -236,6 +219,7 @@ def test_deeply_nested_export_cache_record_is_rebuilt(run, image, tmp_path, monk
 # -- R1: a recursive glob through a symlink loop ----------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_recursive_glob_through_a_symlink_loop_ends(run, tmp_path):
     # R1: `predict RUN 'DS/**/*.jpg'` with DS/a/up -> .. and DS/b/root -> ../../DS ran until
@@ -258,16 +242,6 @@ def test_recursive_glob_through_a_symlink_loop_ends(run, tmp_path):
 # -- R3: cache pruning deletes only what this tool wrote --------------------------------------
 
 
-def make_folder(root, classes=("a", "b"), per_class=6, size=8):
-    rng = np.random.default_rng(0)
-    for name in classes:
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{i}.png")
-    return root
-
-
 def test_export_cache_pruning_keeps_the_users_onnx_files(run, image, tmp_path, monkeypatch):
     # R3: with 40 user files in DIR/onnx/, `RESNETV2_CACHE_DIR=DIR predict` deleted the 9 oldest.
     pytest.importorskip("onnxruntime")
@@ -284,7 +258,7 @@ def test_export_cache_pruning_keeps_the_users_onnx_files(run, image, tmp_path, m
     assert len(list(users.glob("user_model_*.onnx"))) == 40
 
 
-def test_data_cache_eviction_keeps_the_users_files(tmp_path, monkeypatch):
+def test_data_cache_eviction_keeps_the_users_files(tmp_path, monkeypatch, make_folder):
     # R3: `RESNETV2_CACHE_MAX_GB=0.0001 train ... --cache-dir USERDIR` deleted the user's
     # images-classifier-v1.safetensors and -v2.
     data = make_folder(tmp_path / "data")
@@ -326,7 +300,7 @@ def overwrite_tensor(path, name, fill):
     ],
     ids=["zeroed-pixels", "kept-out-of-range"],
 )
-def test_damaged_data_cache_is_rebuilt(tmp_path, damage):
+def test_damaged_data_cache_is_rebuilt(tmp_path, damage, make_folder):
     # R10: zeroing half the cached images trained with no warning (the stored mean fell from
     # 0.498 to 0.247); out-of-range `kept` indices gave an IndexError traceback.
     from safetensors.torch import load_file
@@ -353,27 +327,33 @@ def torch_equal(a, b):
 # -- R2: a thin input size -------------------------------------------------------------------
 
 
-def test_thin_input_size_flag_is_refused_before_allocating(tmp_path, capsys):
+def test_thin_input_size_flag_is_refused_before_allocating(
+    tmp_path, capsys, make_folder, one_line_error
+):
     # R2: `train --input-size 1x99999` on 32x32 images ran with no output until killed: the
     # cover-resize first builds a 99999x99999 image. (1x10000 already needs 10^8 pixels.)
     data = make_folder(tmp_path / "data")
     out = tmp_path / "run"
     args = ["train", *TINY, "--data", str(data), "--val-split", "0.5", "--out", str(out)]
     assert exit_code([*args, "--input-size", "1x10000"]) == 2
-    one_line_error(capsys, "--input-size", "longer side may be at most 9,459")
+    one_line_error("--input-size", "longer side may be at most 9,459")
     assert not out.exists()
 
 
-def test_thin_input_size_in_weights_metadata_is_refused_at_load(run, image, tmp_path, capsys):
+def test_thin_input_size_in_weights_metadata_is_refused_at_load(
+    run, image, tmp_path, capsys, one_line_error
+):
     # R2: weights whose metadata says input_size [1, 20000] made predict use 2.1 GB per image.
     def thin(metadata):
         metadata["preprocessing"] = {**metadata["preprocessing"], "input_size": [1, 10000]}
 
     assert main(["predict", str(edited_weights(run, tmp_path, thin)), str(image)]) == 2
-    one_line_error(capsys, "too large", "longer side")
+    one_line_error("too large", "longer side")
 
 
-def test_running_out_of_memory_never_blames_the_image(run, tmp_path, capsys, monkeypatch):
+def test_running_out_of_memory_never_blames_the_image(
+    run, tmp_path, capsys, monkeypatch, one_line_error
+):
     # R2: under a memory limit every good image was reported "corrupt: ... (MemoryError)".
     import resnetv2.data.decode as decode
 
@@ -385,7 +365,7 @@ def test_running_out_of_memory_never_blames_the_image(run, tmp_path, capsys, mon
 
     monkeypatch.setattr(decode, "resize_pil", no_memory)
     assert main(["predict", str(run), str(image)]) == 2
-    line = one_line_error(capsys, "out of memory")
+    line = one_line_error("out of memory")
     assert "corrupt" not in line
 
 
@@ -508,7 +488,9 @@ def test_waiting_for_the_export_lock_says_so(run, image, tmp_path):
         ("images", ["--optimizer", "adamw"]),
     ],
 )
-def test_adam_or_no_momentum_just_works_under_nesterov_recipes(tmp_path, recipe, flags):
+def test_adam_or_no_momentum_just_works_under_nesterov_recipes(
+    tmp_path, recipe, flags, make_folder
+):
     # R13: refused with "optim.nesterov needs optim.name sgd with momentum > 0" and no flag
     # to turn nesterov off.
     data = ["--data", str(make_folder(tmp_path / "data")), "--val-split", "0.5"]
@@ -516,7 +498,7 @@ def test_adam_or_no_momentum_just_works_under_nesterov_recipes(tmp_path, recipe,
     assert main([*args, *(data if recipe == "images" else [])]) == 0
 
 
-def test_cifar_cpu_recipe_accepts_adam_and_nesterov_has_flags(capsys):
+def test_cifar_cpu_recipe_accepts_adam_and_nesterov_has_flags(capsys, one_line_error):
     # R13: the same under cifar-cpu (whose data is not here, so the config is built only);
     # an explicit --nesterov with Adam is refused, naming the flag that turns it off.
     from resnetv2.cli import build_parser
@@ -527,7 +509,7 @@ def test_cifar_cpu_recipe_accepts_adam_and_nesterov_has_flags(capsys):
     assert config.optim.name == "adam" and config.optim.nesterov is False
     assert build_config(parse(["train", "--recipe", "cifar-paper", "--nesterov"])).optim.nesterov
     assert exit_code(["train", "--optimizer", "adam", "--nesterov", "--epochs", "1"]) == 2
-    one_line_error(capsys, "--no-nesterov")
+    one_line_error("--no-nesterov")
 
 
 # -- R14: the predict source column is unambiguous ------------------------------------------------
@@ -552,7 +534,7 @@ def test_predict_source_names_are_unambiguous(run, tmp_path):
 # -- R15: lowering --keep-checkpoints makes room on a full disk --------------------------------
 
 
-def test_keep_checkpoints_makes_room_on_a_full_disk(tmp_path, capsys, monkeypatch):
+def test_keep_checkpoints_makes_room_on_a_full_disk(tmp_path, capsys, monkeypatch, one_line_error):
     # R15: "Free disk space or lower keep_last" did not work: `--resume RUN
     # --keep-checkpoints 1` failed the same way because pruning came after the commit; and it
     # named the API argument, not the flag.
@@ -573,7 +555,7 @@ def test_keep_checkpoints_makes_room_on_a_full_disk(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(checkpoints_module, "save_weights", room_for_two)
     resume = ["train", "--resume", str(run), "--epochs", "4", "--quiet"]
     assert main(resume) == 2
-    one_line_error(capsys, "No space left", "--keep-checkpoints")
+    one_line_error("No space left", "--keep-checkpoints")
     assert len(list(checkpoints.glob("step-*"))) == 3  # nothing lost
     assert main([*resume, "--keep-checkpoints", "1"]) == 0
     assert len(list(checkpoints.glob("step-*"))) <= 2
@@ -583,7 +565,7 @@ def test_keep_checkpoints_makes_room_on_a_full_disk(tmp_path, capsys, monkeypatc
 
 
 @pytest.mark.parametrize("command", ["predict", "export"])
-def test_run_without_weights_is_explained(run, image, tmp_path, capsys, command):
+def test_run_without_weights_is_explained(run, image, tmp_path, capsys, command, one_line_error):
     # R16: "no such checkpoint file: 'RUN'" (evaluate explains it).
     import shutil
 
@@ -592,7 +574,7 @@ def test_run_without_weights_is_explained(run, image, tmp_path, capsys, command)
     (copy / "model.safetensors").unlink()
     extra = [str(image)] if command == "predict" else ["--out", str(tmp_path / "m.onnx")]
     assert main([command, str(copy), *extra]) == 2
-    one_line_error(capsys, "folder without model.safetensors")
+    one_line_error("folder without model.safetensors")
 
 
 def test_pillow_warnings_name_the_file(run, tmp_path, capsys):
@@ -620,17 +602,21 @@ def test_failed_sweep_start_leaves_no_folder(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "-5"])
-def test_checkpoint_activations_refuses_every_non_positive_count(tmp_path, capsys, value):
+def test_checkpoint_activations_refuses_every_non_positive_count(
+    tmp_path, capsys, value, one_line_error
+):
     # R16: -1 was accepted while 0 and -5 were refused.
     assert (
         exit_code(["train", *TINY, "--checkpoint-activations", value, "--out", str(tmp_path / "r")])
         == 2
     )
-    one_line_error(capsys, "--checkpoint-activations")
+    one_line_error("--checkpoint-activations")
 
 
 @pytest.mark.parametrize("value", ["nan", "-1", "inf", "0"])
-def test_export_tolerance_is_checked_before_exporting(run, tmp_path, capsys, monkeypatch, value):
+def test_export_tolerance_is_checked_before_exporting(
+    run, tmp_path, capsys, monkeypatch, value, one_line_error
+):
     # R16: nan and -1 failed only after the whole export; inf silently disabled the check.
     import resnetv2.export as export
 
@@ -639,7 +625,7 @@ def test_export_tolerance_is_checked_before_exporting(run, tmp_path, capsys, mon
 
     monkeypatch.setattr(export, "export_model", no_export)
     assert main(["export", str(run), "--tolerance", value, "--out", str(tmp_path / "m.onnx")]) == 2
-    one_line_error(capsys, "--tolerance")
+    one_line_error("--tolerance")
 
 
 @pytest.mark.slow
