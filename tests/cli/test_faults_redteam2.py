@@ -340,6 +340,23 @@ def test_thin_input_size_flag_is_refused_before_allocating(
     assert not out.exists()
 
 
+@pytest.mark.timeout(120)
+def test_thin_image_size_in_a_config_is_refused_before_allocating(
+    tmp_path, make_folder, one_line_error
+):
+    # R2: the same rule for data.image_size in a config file, before a run folder exists.
+    data = make_folder(tmp_path / "data")
+    config = tmp_path / "thin.yaml"
+    config.write_text(
+        f"model: {{depth: 8}}\ndata: {{source: {data}, val_split: 0.5, image_size: [1, 10000]}}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), *TINY, "--out", str(out)]) == 2
+    one_line_error("data.image_size 1x10000", "longer side may be at most 9,459")
+    assert not out.exists()
+
+
 def test_thin_input_size_in_weights_metadata_is_refused_at_load(
     run, image, tmp_path, capsys, one_line_error
 ):

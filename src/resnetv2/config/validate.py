@@ -150,6 +150,17 @@ def _check_name(name: str) -> None:
         )
 
 
+def _check_image_size(size: int | list[int]) -> None:
+    """The decoder's size rule (:func:`resnetv2.data.load.check_image_size`) at validation,
+    before a run folder or any buffer exists."""
+    from resnetv2.data.load import check_image_size
+
+    try:
+        check_image_size((size, size) if isinstance(size, int) else tuple(size))
+    except ValueError as exc:
+        raise ConfigError(f"data.{exc}") from None
+
+
 def _check_ranges(config: TrainConfig) -> None:
     def need(ok: bool, message: str) -> None:
         if not ok:
@@ -200,6 +211,8 @@ def _check_ranges(config: TrainConfig) -> None:
         )
     else:
         need(d.image_size is None or d.image_size >= 1, "data.image_size must be >= 1")
+    if d.image_size is not None:
+        _check_image_size(d.image_size)
     need((d.mean is None) == (d.std is None), "data.mean and data.std: give both or neither")
     if d.std is not None:
         need(len(d.mean) == len(d.std), "data.mean and data.std must have the same length")
