@@ -1,8 +1,9 @@
 """Bounds on the counts a user controls: loader workers, threads, batch size.
 
-One table and one check, shared by the config validation behind ``train`` and by the flags of
-``predict``, ``evaluate`` and ``export``, so every command refuses the same values in the same
-words (exit 2 at the command line). Each bound is far beyond any useful value and small
+One table and one check, shared by the config validation behind ``train``, the flags of
+``predict`` and ``evaluate`` and the :class:`~resnetv2.predict.Predictor` API, so every
+command refuses the same values in the same words (exit 2 at the command line). Image sizes
+have their own rule, :func:`resnetv2.data.load.check_image_size`. Each bound is far beyond any useful value and small
 enough that nothing downstream is asked for the impossible: a thousand worker processes, a
 thread count that overflows a C ``int``, a batch that ``itertools.islice`` cannot index.
 ``--top-k`` has no table entry: it is clamped to the model's class count instead.
