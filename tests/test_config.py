@@ -83,7 +83,7 @@ def test_unknown_keys_suggest_the_nearest_valid_key(data, message):
         ({"train": {"epochs": 2.5}}, "train.epochs must be an integer"),
         ({"optim": {"nesterov": "yes"}}, "optim.nesterov must be true or false"),
         ({"optim": {"name": "sgdd"}}, "did you mean 'sgd'"),
-        ({"data": {"batch_size": 0}}, "batch_size must be >= 1"),
+        ({"data": {"batch_size": 0}}, "batch_size must be an integer in 1..65,536"),
         ({"optim": {"lr": -1}}, "optim.lr must be a positive"),
         ({"schedule": {"milestones": [0.75, 0.5]}}, "milestones must increase"),
         ({"model": {"depth": 7}}, "model:"),

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resnetv2 import jsontext
+
 #: The keys of one row, in table order (``--json`` prints exactly these).
 ROW_KEYS = (
     "run",
@@ -120,7 +122,7 @@ def _json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsontext.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunUnreadable(f"{path.name} unreadable: {exc}") from None
     if not isinstance(data, dict):

@@ -16,6 +16,8 @@ from resnetv2.errors import ResNetV2Error
 
 #: What ``--device`` accepts, for help texts and error messages.
 DEVICE_HELP = "auto (cuda when available, else cpu), cpu, cuda or cuda:N"
+COMPUTE_DEVICES = ("cpu", "cuda", "mps")
+"""Device types that hold real tensors (``meta`` has shapes only) and that resnetv2 runs on."""
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
@@ -33,6 +35,8 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
             device = torch.device(name)
         except (RuntimeError, ValueError, TypeError):
             raise ResNetV2Error(f"--device {name!r} is not a device; use {DEVICE_HELP}") from None
+        if device.type not in COMPUTE_DEVICES:  # meta, xla, ...: no data, or not supported
+            raise ResNetV2Error(f"--device {name!r} cannot run a model here; use {DEVICE_HELP}")
     if device.type == "cuda":
         available = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if available == 0:

@@ -160,11 +160,13 @@ def _folder_config(folder: Path) -> dict[str, Any]:
     """The metadata keys a folder's ``config.json`` sets (empty when it has none)."""
     import json
 
+    from resnetv2 import jsontext
+
     path = folder / CONFIG_JSON
     if not path.is_file():
         return {}
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = jsontext.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WeightsFileError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(config, dict):

@@ -30,6 +30,7 @@ from resnetv2.data.folders import is_utf8_name, printable_name
 from resnetv2.data.preprocessing import Preprocessing, PreprocessingError, preprocessing_of
 from resnetv2.device import engine_threads
 from resnetv2.errors import ResNetV2Error
+from resnetv2.limits import MAX_BATCH_SIZE, MAX_WORKERS, check_count
 from resnetv2.tta import check_tta, tta_probabilities
 
 _GLOB_CHARS = frozenset("*?[")
@@ -75,7 +76,7 @@ def iter_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[tuple
             yield text, None
         elif _GLOB_CHARS & set(text):
             matched = False
-            for path in glob.iglob(text, recursive=True):
+            for path in _iglob(text):
                 matched = True
                 if os.path.isdir(path):
                     yield from ((p, None) for p in _walk_images(path))
@@ -85,6 +86,37 @@ def iter_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[tuple
                 yield text, "no files match this pattern"
         else:
             yield text, "no such file or folder"
+
+
+def _iglob(pattern: str) -> Iterator[str]:
+    """``glob.iglob(pattern, recursive=True)`` that ends: ``**`` descends into real folders
+    only, as the folder walker does.
+
+    ``glob``'s ``**`` follows symlinked folders without a loop guard, so ``DS/a/up -> ..``
+    made ``DS/**/*.jpg`` yield ``DS/a/up/a/up/…`` until the process was killed. Here the
+    part before the first ``**`` is an ordinary (finite) glob, ``**`` is each folder below
+    it reached by :func:`os.walk` (which does not enter symlinked folders, and skips hidden
+    ones as ``glob`` does), and the rest of the pattern is matched again from each of them.
+    """
+    parts = pattern.split("/")
+    if "**" not in parts:
+        yield from glob.iglob(pattern)
+        return
+    cut = parts.index("**")
+    prefix, rest = "/".join(parts[:cut]), "/".join(parts[cut + 1 :])
+    tops = glob.iglob(prefix) if prefix else [""]
+    for top in tops:
+        if top and not os.path.isdir(top):
+            continue
+        for folder, dirs, files in os.walk(top or os.curdir):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            here = folder if top else os.path.relpath(folder)
+            here = "" if here == os.curdir else here
+            if rest:
+                yield from _iglob(os.path.join(glob.escape(here), rest) if here else rest)
+            else:  # a trailing ``**``: every folder and file below, as glob gives them
+                yield here or os.curdir
+                yield from (os.path.join(here, f) for f in sorted(files) if not f.startswith("."))
 
 
 def _walk_images(root: str) -> Iterator[str]:
@@ -188,7 +220,7 @@ class Predictor:
         if names is None or (num_classes and len(names) != num_classes):
             names = [str(i) for i in range(num_classes or 0)]
         self.class_names = list(names)
-        self.batch_size = _positive("batch_size", batch_size)
+        self.batch_size = check_count("batch_size", batch_size, 1, MAX_BATCH_SIZE)
         self.top_k = _positive("top_k", top_k)
         self.decode_options = decode_options
         self.tta = check_tta(tta)
@@ -340,7 +372,8 @@ class Predictor:
         (paths, folders, patterns — not the files they expand to) are read into a list first.
         """
         top_k = _positive("top_k", top_k or self.top_k)
-        size = _positive("batch_size", batch_size or self.batch_size)
+        size = check_count("batch_size", batch_size or self.batch_size, 1, MAX_BATCH_SIZE)
+        check_count("num_workers", num_workers, 0, MAX_WORKERS)
         bar = _progress_bar() if progress else None
         try:
             for sources, probs, errors in self.probability_batches(inputs, size, num_workers):
@@ -403,6 +436,7 @@ def _progress_bar():
 
 
 def _positive(name: str, value: Any) -> int:
+    """A top-k: any positive integer (rows are clamped to the class count)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ResNetV2Error(f"{name} must be a positive integer, got {value!r}")
     return value

@@ -13,23 +13,12 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from resnetv2.cli import main
 from resnetv2.data import load_data, scan_class_folders
 from resnetv2.data.stats import ChannelHistogram, compute_mean_std
 
 TINY = ["--depth", "8", "--widths", "4,8,16", "--threads", "1", "--quiet", "--epochs", "1"]
-
-
-def make_folder(root, classes=("a", "b"), per_class=6, seed=0, size=8):
-    rng = np.random.default_rng(seed)
-    for name in classes:
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"{i}.png")
-    return root
 
 
 def listing(folder):
@@ -45,7 +34,7 @@ def errors_of(capsys):
     return err, [line for line in err.splitlines() if "error:" in line]
 
 
-def test_train_and_evaluate_never_write_the_data_folder(tmp_path, monkeypatch, capsys):
+def test_train_and_evaluate_never_write_the_data_folder(tmp_path, monkeypatch, capsys, make_folder):
     # Issue 10.7: the cache used to appear as data/.resnetv2-cache.
     monkeypatch.setenv("RESNETV2_CACHE_DIR", str(tmp_path / "cache"))
     data = make_folder(tmp_path / "data")
@@ -58,7 +47,9 @@ def test_train_and_evaluate_never_write_the_data_folder(tmp_path, monkeypatch, c
     assert list((tmp_path / "cache").glob("images-*.safetensors"))  # the cache is used
 
 
-def test_relative_data_path_travels_and_a_swapped_folder_is_refused(tmp_path, monkeypatch, capsys):
+def test_relative_data_path_travels_and_a_swapped_folder_is_refused(
+    tmp_path, monkeypatch, capsys, make_folder
+):
     # Item 2 / issue 10.8: config.yaml said `source: good`; from another directory evaluate
     # and --resume failed, or used another `good/` with the same class names.
     monkeypatch.chdir(tmp_path)
@@ -90,7 +81,7 @@ def test_relative_data_path_travels_and_a_swapped_folder_is_refused(tmp_path, mo
 
 
 @pytest.mark.slow
-def test_fifo_in_a_class_folder_is_skipped_not_waited_on(tmp_path):
+def test_fifo_in_a_class_folder_is_skipped_not_waited_on(tmp_path, make_folder):
     # Item 5: the size probe opened the FIFO and `train` hung forever.
     data = make_folder(tmp_path / "data")
     os.mkfifo(data / "a" / "p.png")
@@ -114,7 +105,7 @@ def test_fifo_in_a_class_folder_is_skipped_not_waited_on(tmp_path):
     assert result.stdout.count("\n") == 1 + 7  # header + 6 images + the FIFO's error row
 
 
-def test_non_utf8_name_is_skipped_with_a_printable_name(tmp_path, capsys):
+def test_non_utf8_name_is_skipped_with_a_printable_name(tmp_path, capsys, make_folder):
     # Item 7: one such name aborted the whole dataset with an error naming no file.
     data = make_folder(tmp_path / "data")
     bad = os.path.join(os.fsencode(data / "a"), b"caf\xe9.png")
@@ -131,7 +122,7 @@ def test_non_utf8_name_is_skipped_with_a_printable_name(tmp_path, capsys):
     assert bad_row[0].endswith("caf\\xe9.png") and bad_row[1] == "error"
 
 
-def test_symlink_back_to_the_root_does_not_relabel_another_class(tmp_path):
+def test_symlink_back_to_the_root_does_not_relabel_another_class(tmp_path, make_folder):
     # Item 10: `a/loop -> ..` indexed class b's images as class a.
     data = make_folder(tmp_path / "data")
     os.symlink("..", data / "a" / "loop")
@@ -146,7 +137,7 @@ def test_symlink_back_to_the_root_does_not_relabel_another_class(tmp_path):
     assert "a/loop" in message and "a/b-again" in message and "a/stolen.png" in message
 
 
-def test_link_to_a_class_kept_outside_the_root_is_skipped(tmp_path):
+def test_link_to_a_class_kept_outside_the_root_is_skipped(tmp_path, make_folder):
     # Class b is itself a link to a folder elsewhere; a/x -> that folder is class b's images.
     elsewhere = make_folder(tmp_path / "elsewhere", classes=("bee",))
     data = make_folder(tmp_path / "data", classes=("a",))
@@ -157,7 +148,7 @@ def test_link_to_a_class_kept_outside_the_root_is_skipped(tmp_path):
     assert sorted(set(index.labels)) == [0, 1] and len(index) == 12
 
 
-def test_symlinks_outside_the_dataset_still_work(tmp_path):
+def test_symlinks_outside_the_dataset_still_work(tmp_path, make_folder):
     outside = make_folder(tmp_path / "outside", classes=("x",))
     data = make_folder(tmp_path / "data")
     os.symlink(outside / "x", data / "a" / "more")
@@ -165,18 +156,20 @@ def test_symlinks_outside_the_dataset_still_work(tmp_path):
     assert sum(1 for n in index.names if n.startswith("a/more/")) == 6
 
 
-def test_impossible_image_size_is_refused_before_allocating(tmp_path, capsys):
+def test_impossible_image_size_is_refused_before_allocating(tmp_path, capsys, make_folder):
     # Item 6: `--image-size 1000000` (now --input-size) tried to allocate petabytes.
     data = make_folder(tmp_path / "data")
     out = tmp_path / "run"
     args = ["train", *TINY, "--data", str(data), "--val-split", "0.5", "--out", str(out)]
-    assert main([*args, "--input-size", "1000000"]) == 2
+    with pytest.raises(SystemExit) as refused:  # refused by the flag's own parser (issue 23, R2)
+        main([*args, "--input-size", "1000000"])
+    assert refused.value.code == 2
     _, errors = errors_of(capsys)
     assert len(errors) == 1 and "pixels per image" in errors[0]
     assert not out.exists()
 
 
-def test_streaming_statistics_keep_one_image_at_a_time(tmp_path, monkeypatch):
+def test_streaming_statistics_keep_one_image_at_a_time(tmp_path, monkeypatch, make_folder):
     # Item 6: the streaming path stacked up to 1,000 full-size images for mean/std.
     import resnetv2.data.load as load
 

@@ -7,28 +7,12 @@ file whose metadata cannot describe its model is refused at load.
 
 import os
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from resnetv2.cli import main
 from resnetv2.io import load_weights, save_weights
 
 TINY = ["--depth", "8", "--widths", "4,8,16", "--threads", "1", "--quiet", "--epochs", "1"]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("out") / "run"
-    assert main(["train", *TINY, "--out", str(folder)]) == 0
-    return folder
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    path = tmp_path_factory.mktemp("img") / "digit.png"
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture
@@ -56,15 +40,6 @@ def _can_create(folder):
     return True
 
 
-def one_line_error(capsys, *needles):
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
-
-
 COMMANDS = {
     "train": lambda run, image, out: ["train", *TINY, "--out", str(out / "run")],
     "evaluate": lambda run, image, out: ["evaluate", str(run), "-q", "--out", str(out / "ev")],
@@ -84,36 +59,38 @@ COMMANDS = {
     "command",
     ["train", "evaluate", "predict", "plot", pytest.param("export", marks=pytest.mark.slow)],
 )
-def test_unwritable_output_is_one_line_exit_2(command, run, image, unwritable, capsys):
+def test_unwritable_output_is_one_line_exit_2(
+    command, run, image, unwritable, capsys, one_line_error
+):
     # Item 9: each command used to end in a raw OSError traceback.
     if command == "export":
         pytest.importorskip("onnx")
     assert main(COMMANDS[command](run, image, unwritable)) == 2
-    line = one_line_error(capsys, str(unwritable))
+    line = one_line_error(str(unwritable))
     assert any(
         reason in line
         for reason in ("Permission denied", "Operation not permitted", "Read-only file system")
     ), line
 
 
-def test_plot_out_is_not_overwritten_without_force(run, tmp_path, capsys):
+def test_plot_out_is_not_overwritten_without_force(run, tmp_path, capsys, one_line_error):
     # Item 15: plot and evaluate overwrote an explicit --out, unlike export and predict.
     target = tmp_path / "curves.png"
     target.write_bytes(b"mine")
     assert main(["plot", str(run), "--out", str(target)]) == 2
-    one_line_error(capsys, "exists; pass --force")
+    one_line_error("exists; pass --force")
     assert target.read_bytes() == b"mine"
     assert main(["plot", str(run), "--out", str(target), "--force"]) == 0
     assert target.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_evaluate_out_is_not_overwritten_without_force(run, tmp_path, capsys):
+def test_evaluate_out_is_not_overwritten_without_force(run, tmp_path, capsys, one_line_error):
     out = tmp_path / "ev"
     out.mkdir()
     (out / "metrics.json").write_text("mine")
     args = ["evaluate", str(run), "-q", "--device", "cpu", "--out", str(out)]
     assert main(args) == 2
-    one_line_error(capsys, "exists and is not empty; pass --force")
+    one_line_error("exists and is not empty; pass --force")
     assert (out / "metrics.json").read_text() == "mine"
     assert main([*args, "--force"]) == 0
     assert (out / "metrics.json").read_text() != "mine"
@@ -132,7 +109,9 @@ def test_evaluate_out_is_not_overwritten_without_force(run, tmp_path, capsys):
         ({"class_names": "0123456789"}, "class_names must be a list of strings"),
     ],
 )
-def test_weights_metadata_is_validated_at_load(run, image, tmp_path, capsys, change, needle):
+def test_weights_metadata_is_validated_at_load(
+    run, image, tmp_path, capsys, change, needle, one_line_error
+):
     # Item 13: predict called every good image corrupt; short class_names fell back silently.
     state, metadata = load_weights(run / "model.safetensors")
     if "class_names" in change:
@@ -143,4 +122,4 @@ def test_weights_metadata_is_validated_at_load(run, image, tmp_path, capsys, cha
     edited = tmp_path / "edited.safetensors"
     save_weights(edited, state, metadata)
     assert main(["predict", str(edited), str(image)]) == 2
-    one_line_error(capsys, needle)
+    one_line_error(needle)

@@ -87,9 +87,16 @@ def input_size(text: str) -> tuple[int, int]:
         values = []
     if len(values) not in (1, 2) or min(values) < 1:
         raise argparse.ArgumentTypeError(
-            f"expected N or HxW with positive integers (32, 224x160), got {text!r}"
+            f"expected N or HxW with positive integers (32, 224x160), got {text[:40]!r}"
         )
-    return (values[0], values[-1])
+    from resnetv2.data.load import check_image_size
+
+    size = (values[0], values[-1])
+    try:  # the rule a config's or a weights file's size meets too, in the flag's error line
+        check_image_size(size)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("image_size ", "", 1)) from None
+    return size
 
 
 def add_input_size_argument(

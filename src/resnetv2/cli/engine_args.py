@@ -8,6 +8,7 @@ import logging
 import sys
 
 from resnetv2.inference.engines import ENGINES, PRECISIONS
+from resnetv2.limits import MAX_THREADS, count_arg
 
 
 def positive_int(text: str) -> int:
@@ -40,7 +41,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=count_arg(1, MAX_THREADS),
         default=None,
         metavar="N",
         help="intra-op threads for torch and onnxruntime (default: PyTorch's, i.e. one per "

@@ -8,6 +8,7 @@ import argparse
 
 from resnetv2.cli.common import add_device_argument, add_progress_arguments, show_progress
 from resnetv2.cli.engine_args import add_engine_arguments, positive_int, show_engine_messages
+from resnetv2.limits import MAX_BATCH_SIZE, count_arg
 from resnetv2.tta import TTA_MODES
 
 
@@ -37,7 +38,7 @@ def register(sub) -> None:
         help="which split of the run's or built-in data (default val)",
     )
     p.add_argument("--data-dir", metavar="DIR", help="where built-in datasets are stored")
-    p.add_argument("--batch-size", type=positive_int, default=256, metavar="B")
+    p.add_argument("--batch-size", type=count_arg(1, MAX_BATCH_SIZE), default=256, metavar="B")
     add_device_argument(p)
     p.add_argument(
         "--out",

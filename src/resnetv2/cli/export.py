@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from resnetv2.cli.common import add_input_size_argument
@@ -58,6 +59,12 @@ def run(args) -> int:
 
     if not 7 <= args.opset <= 25:
         raise ResNetV2Error(f"--opset must be between 7 and 25, got {args.opset}")
+    # Checked before exporting: nan and -1 failed only after the whole export, and inf
+    # switched the parity check off.
+    if not (math.isfinite(args.tolerance) and args.tolerance > 0):
+        raise ResNetV2Error(
+            f"--tolerance must be a positive finite number (default 1e-4), got {args.tolerance}"
+        )
     weights = Path(args.weights)
     out = Path(args.out) if args.out else default_out(weights, args.format)
     if out.exists() and not args.force:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import IO
 
 from resnetv2.cli.common import add_device_argument, add_progress_arguments, show_progress
-from resnetv2.cli.engine_args import add_engine_arguments, show_engine_messages
+from resnetv2.cli.engine_args import add_engine_arguments, positive_int, show_engine_messages
 from resnetv2.errors import ResNetV2Error
+from resnetv2.limits import MAX_BATCH_SIZE, MAX_WORKERS, count_arg
 from resnetv2.tta import TTA_MODES
 
 
@@ -33,14 +34,30 @@ def register(sub) -> None:
     )
     p.add_argument("weights", metavar="RUN_OR_WEIGHTS", help="run folder or .safetensors file")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, folders, globs")
-    p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes per image (5)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per batch (32)")
+    p.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=5,
+        metavar="K",
+        help="classes per image (default 5, at most the class count)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=count_arg(1, MAX_BATCH_SIZE),
+        default=32,
+        metavar="B",
+        help="images per batch (32)",
+    )
     p.add_argument(
         "--out", metavar="FILE", help="write preds.csv or preds.json (default: CSV on stdout)"
     )
     add_device_argument(p)
     p.add_argument(
-        "--workers", type=int, default=0, metavar="N", help="decoding worker processes (0)"
+        "--workers",
+        type=count_arg(0, MAX_WORKERS),
+        default=0,
+        metavar="N",
+        help=f"decoding worker processes (0; at most {MAX_WORKERS})",
     )
     add_progress_arguments(p)
     p.add_argument(
@@ -68,15 +85,14 @@ def run(args) -> int:
     fmt = _format_of(out)
     if out is not None and out.exists() and not args.force:
         raise ResNetV2Error(f"{out} exists; pass --force to overwrite it")
-    if args.workers < 0:
-        raise ResNetV2Error(f"--workers must be >= 0, got {args.workers}")
     cam_dir = _cam_folder(args)
     show_engine_messages()
     predictor = _load(args)
     cams = _cam_writer(predictor, cam_dir, args.batch_size)
     progress = show_progress(args)
+    top_k = min(args.top_k, len(predictor.class_names))  # as evaluate: no empty columns
     stream = predictor.predict_iter(
-        args.inputs, top_k=args.top_k, num_workers=args.workers, progress=progress
+        args.inputs, top_k=top_k, num_workers=args.workers, progress=progress
     )
     counts = {"ok": 0, "failed": 0}
 
@@ -92,7 +108,7 @@ def run(args) -> int:
             yield row
 
     with _output(out) as handle:
-        write_predictions(counted(), handle, fmt, args.top_k, tta=args.tta)
+        write_predictions(counted(), handle, fmt, top_k, tta=args.tta)
     if cams is not None:
         cams.close()
         print(f"class activation maps of {cams.written:,} images → {cam_dir}", file=sys.stderr)

@@ -66,17 +66,25 @@ def run_sweep(
         parent = Path(args.out)
         if parent.exists() and (not parent.is_dir() or any(parent.iterdir())):
             raise RunFolderError(f"sweep folder {parent} already exists and is not empty")
+    created = args.out is None or not Path(args.out).exists()
     parent = new_run_dir(args.out, f"sweep-{children[0][2].name}")
-    for depth, child, _ in children:
-        child.out = str(parent / f"depth-{depth}")
-        if is_main_process():
-            print(f"== depth {depth} -> {child.out}", flush=True)
-        code = train_one(child)
-        if code:
-            print(f"resnetv2 train: depth {depth} ended with exit code {code}", file=sys.stderr)
-            break
-    else:
-        code = 0
+    code = 1
+    try:
+        for depth, child, _ in children:
+            child.out = str(parent / f"depth-{depth}")
+            if is_main_process():
+                print(f"== depth {depth} -> {child.out}", flush=True)
+            code = train_one(child)
+            if code:
+                print(f"resnetv2 train: depth {depth} ended with exit code {code}", file=sys.stderr)
+                break
+    finally:
+        # A first start that failed leaves its sweep folder empty (its own folder is removed):
+        # remove that too, as a single run's failed start does; never a folder the user made.
+        if created and code and not any(parent.iterdir()):
+            parent.rmdir()
+    if code and not parent.exists():
+        return code
     if is_main_process():
         print()
         print(format_table(compare_runs([parent])))

@@ -26,7 +26,11 @@ from resnetv2.memory import parse_checkpoint_segments
 
 
 def _segments(text: str) -> int | str:
-    """:func:`parse_checkpoint_segments` with its message in argparse's error line."""
+    """:func:`parse_checkpoint_segments` with its message in argparse's error line. ``-1`` is
+    how a config file records ``unit``, not a segment count a user types (0 and -5 are
+    refused too)."""
+    if text.strip() == "-1":
+        raise argparse.ArgumentTypeError("expected sqrt, unit or a positive count, got -1")
     try:
         return parse_checkpoint_segments(text)
     except ValueError as exc:
@@ -193,10 +197,16 @@ _SWITCHES: list[tuple[str, str, str]] = [
     ("--sync-bn", "train.sync_bn", "synchronise BatchNorm across processes (torchrun)"),
     ("--tensorboard", "callbacks.tensorboard", "also log to RUN/tensorboard"),
     ("--download", "data.download", "download CIFAR if it is missing"),
+    ("--nesterov", "optim.nesterov", "Nesterov momentum (sgd with --momentum > 0)"),
 ]
 #: (flag, dotted config key, help): switches that turn a default-on setting off.
 _OFF_SWITCHES: list[tuple[str, str, str]] = [
     ("--no-cache", "data.cache", "decode folder images without the on-disk cache"),
+    (
+        "--no-nesterov",
+        "optim.nesterov",
+        "plain momentum (off by itself with --optimizer adam/adamw or --momentum 0)",
+    ),
     (
         "--no-memory-check",
         "train.memory_check",
@@ -331,6 +341,7 @@ def build_config(args: argparse.Namespace):
         from resnetv2.config.validate import MAX_EPOCHS
 
         overrides["train.epochs"] = MAX_EPOCHS
+    _nesterov_follows(config, overrides)
     if args.early_stopping is not None:
         overrides["callbacks.early_stopping"] = {
             **(config_to_dict(config)["callbacks"]["early_stopping"] or {}),
@@ -362,6 +373,19 @@ def build_config(args: argparse.Namespace):
         if options:
             overrides["model.options"] = {**config.model.options, **options}
     return apply_overrides(config, overrides)
+
+
+def _nesterov_follows(config, overrides: dict[str, Any]) -> None:
+    """Nesterov momentum is an SGD-with-momentum option: when the flags choose another
+    optimizer or ``--momentum 0``, a recipe's ``nesterov: true`` gives way instead of refusing
+    the flags (an explicit ``--nesterov`` is still checked)."""
+    name, momentum = overrides["optim.name"], overrides["optim.momentum"]
+    if overrides["optim.nesterov"] is not None or (name is None and momentum is None):
+        return
+    name = config.optim.name if name is None else name
+    momentum = config.optim.momentum if momentum is None else momentum
+    if config.optim.nesterov and (name != "sgd" or momentum == 0):
+        overrides["optim.nesterov"] = False
 
 
 def run(args: argparse.Namespace) -> int:

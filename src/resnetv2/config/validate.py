@@ -12,6 +12,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from resnetv2.config.sections import ConfigError, TrainConfig
 from resnetv2.config.yamlfile import short_repr
 from resnetv2.errors import suggest
+from resnetv2.limits import MAX_BATCH_SIZE, MAX_THREADS, MAX_WORKERS, check_count
 
 
 def _type_name(tp: Any) -> str:
@@ -162,6 +163,17 @@ def augment_choices() -> tuple[str, ...]:
     return ("auto", *AUGMENTATIONS)
 
 
+def _check_image_size(size: int | list[int]) -> None:
+    """The decoder's size rule (:func:`resnetv2.data.load.check_image_size`) at validation,
+    before a run folder or any buffer exists."""
+    from resnetv2.data.load import check_image_size
+
+    try:
+        check_image_size((size, size) if isinstance(size, int) else tuple(size))
+    except ValueError as exc:
+        raise ConfigError(f"data.{exc}") from None
+
+
 def _check_ranges(config: TrainConfig) -> None:
     def need(ok: bool, message: str) -> None:
         if not ok:
@@ -170,12 +182,11 @@ def _check_ranges(config: TrainConfig) -> None:
     d, o, s, t = config.data, config.optim, config.schedule, config.train
     # Refused here, before any data is read, with "did you mean" (a Literal's check).
     _convert(d.augment, Literal[augment_choices()], "data.augment")
-    need(d.batch_size >= 1, f"data.batch_size must be >= 1, got {d.batch_size}")
-    need(
-        d.eval_batch_size is None or d.eval_batch_size >= 1,
-        f"data.eval_batch_size must be >= 1, got {d.eval_batch_size}",
-    )
-    need(d.workers >= 0, f"data.workers must be >= 0, got {d.workers}")
+    # The bounds every command shares (resnetv2.limits): the same values as predict's flags.
+    check_count("data.batch_size", d.batch_size, 1, MAX_BATCH_SIZE, ConfigError)
+    if d.eval_batch_size is not None:
+        check_count("data.eval_batch_size", d.eval_batch_size, 1, MAX_BATCH_SIZE, ConfigError)
+    check_count("data.workers", d.workers, 0, MAX_WORKERS, ConfigError)
     need(
         d.val_split is None or 0 < d.val_split < 1,
         f"data.val_split must be a fraction in (0, 1), got {d.val_split}",
@@ -190,7 +201,8 @@ def _check_ranges(config: TrainConfig) -> None:
     need(len(o.betas) == 2, f"optim.betas must have two numbers, got {o.betas}")
     need(
         not o.nesterov or (o.name == "sgd" and o.momentum > 0),
-        "optim.nesterov needs optim.name sgd with momentum > 0",
+        "optim.nesterov needs optim.name sgd with momentum > 0; set optim.nesterov: false "
+        "(train --no-nesterov)",
     )
     need(o.amsgrad is False or o.name in ("adam", "adamw"), "optim.amsgrad needs adam or adamw")
     need(1 <= t.epochs <= MAX_EPOCHS, f"train.epochs must be in 1..{MAX_EPOCHS:,}, got {t.epochs}")
@@ -227,7 +239,8 @@ def _check_ranges(config: TrainConfig) -> None:
         t.bn_momentum is None or 0 < t.bn_momentum <= 1,
         f"train.bn_momentum must be in (0, 1] (or null), got {t.bn_momentum}",
     )
-    need(t.threads is None or t.threads >= 1, "train.threads must be >= 1 (or null)")
+    if t.threads is not None:
+        check_count("train.threads", t.threads, 1, MAX_THREADS, ConfigError)
     if t.checkpoint_activations is not None:
         from resnetv2.memory import MemoryEstimateError, parse_checkpoint_segments
 
@@ -242,6 +255,8 @@ def _check_ranges(config: TrainConfig) -> None:
         )
     else:
         need(d.image_size is None or d.image_size >= 1, "data.image_size must be >= 1")
+    if d.image_size is not None:
+        _check_image_size(d.image_size)
     need((d.mean is None) == (d.std is None), "data.mean and data.std: give both or neither")
     if d.std is not None:
         need(len(d.mean) == len(d.std), "data.mean and data.std must have the same length")

@@ -145,7 +145,12 @@ def load_weights_source(
         raise FileNotFoundError(
             f"no such weights file or run folder: {text!r} (or use timm:NAME / pytorchcv:NAME)"
         )
-    return import_checkpoint(text, library=library).build_model(device=device)
+    from resnetv2.loading import resolve_weights_path
+
+    # A folder: its model.safetensors (a run whose training never finished has none, and
+    # says so as evaluate does), else a foreign checkpoint file.
+    path = resolve_weights_path(text)
+    return import_checkpoint(path, library=library).build_model(device=device)
 
 
 def backbone_differences(a: ResNetV2Spec, b: ResNetV2Spec) -> list[str]:

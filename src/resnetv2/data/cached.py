@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from resnetv2 import jsontext
 from resnetv2.data.badimages import SkippedImages, check_on_bad_image
 from resnetv2.data.decode import BadImageError, DecodeOptions, decode_image, probe_image_size
 from resnetv2.errors import DataError
@@ -70,9 +72,17 @@ def cache_size_cap() -> int:
 
 def evict_oldest(folder: Path, max_bytes: int, *, keep: Path | None = None) -> list[Path]:
     """Delete the least recently used cache files of ``folder`` until the rest fit
-    ``max_bytes`` (``keep``, the file just written, goes last); return what was deleted."""
+    ``max_bytes`` (``keep``, the file just written, goes last); return what was deleted.
+
+    Only files this tool wrote count: named ``images-<24 hex digits>.safetensors`` *and*
+    carrying the cache's format and a key that matches the name in their header. ``--cache-dir``
+    may name a folder of the user's (holding, say, ``images-classifier-v1.safetensors``);
+    nothing else in it is ever deleted.
+    """
     entries = []
     for path in Path(folder).glob("images-*.safetensors"):
+        if not is_cache_file(path):
+            continue
         try:
             info = path.stat()
         except OSError:
@@ -90,6 +100,26 @@ def evict_oldest(folder: Path, max_bytes: int, *, keep: Path | None = None) -> l
             total -= size
     return removed
 
+
+def is_cache_file(path: Path) -> bool:
+    """Whether ``path`` is a decoded-image cache file this tool wrote (name and header)."""
+    match = _CACHE_NAME.fullmatch(path.name)
+    if match is None:
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception:  # unreadable: not provably ours, so not ours to delete
+        return False
+    key = metadata.get("key")
+    return (
+        metadata.get("format") == CACHE_FORMAT
+        and isinstance(key, str)
+        and key.startswith(match.group(1))
+    )
+
+
+_CACHE_NAME = re.compile(r"images-([0-9a-f]{24})\.safetensors")
 
 SIZE_PROBE_SAMPLE = 256
 
@@ -219,13 +249,14 @@ def _load_cache(path: Path, key: str, files: Sequence) -> DecodedImages | None:
                 return None
             images = handle.get_tensor("images")
             kept = handle.get_tensor("kept")
-        skipped = [
-            BadImageError(files[index], reason, kind)
-            for index, kind, reason in json.loads(metadata["skipped"])
-        ]
-        resized = int(metadata["resized"])
         if images.dtype != torch.uint8 or images.ndim != 4 or kept.shape != (images.shape[0],):
             raise DataError("tensor shapes do not match the cache format")
+        if metadata.get("sha256") != _tensors_sha256(images, kept):
+            raise DataError("its checksum does not match (damaged, or written by an older version)")
+        entries = jsontext.loads(metadata["skipped"])
+        _check_indices(kept, [entry[0] for entry in entries], len(files))
+        skipped = [BadImageError(files[index], reason, kind) for index, kind, reason in entries]
+        resized = int(metadata["resized"])
     except Exception as exc:  # any unreadable cache is rebuilt, never trusted
         warnings.warn(
             f"ignoring unreadable data cache {path} ({exc}); decoding again",
@@ -238,11 +269,36 @@ def _load_cache(path: Path, key: str, files: Sequence) -> DecodedImages | None:
     return DecodedImages(images, kept, SkippedImages(skipped), resized, True)
 
 
+def _tensors_sha256(images: torch.Tensor, kept: torch.Tensor) -> str:
+    """sha256 of the cached pixels and indices: a cache file edited or damaged in place (its
+    header intact) must not train silently on other pixels."""
+    digest = hashlib.sha256()
+    for tensor in (images, kept):
+        if tensor.numel():
+            digest.update(memoryview(tensor.contiguous().reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
+
+
+def _check_indices(kept: torch.Tensor, skipped: list, count: int) -> None:
+    """Kept and skipped file indices must be distinct positions in the file list."""
+    if kept.dtype != torch.int64:
+        raise DataError(f"kept indices are {kept.dtype}, not int64")
+    if kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= count):
+        raise DataError(f"kept indices outside 0..{count - 1}")
+    if kept.numel() > 1 and not bool((kept[1:] > kept[:-1]).all()):
+        raise DataError("kept indices are not increasing")
+    if any(type(i) is not int or not 0 <= i < count for i in skipped):
+        raise DataError(f"skipped indices outside 0..{count - 1}")
+    if len(set(skipped) | set(kept.tolist())) != len(skipped) + kept.numel():
+        raise DataError("a file is both kept and skipped")
+
+
 def _save_cache(path: Path, key: str, files: Sequence, decoded: DecodedImages) -> None:
     index_of = {os.fspath(file): index for index, file in enumerate(files)}
     metadata = {
         "format": CACHE_FORMAT,
         "key": key,
+        "sha256": _tensors_sha256(decoded.images, decoded.kept),
         "resized": str(decoded.resized),
         "skipped": json.dumps(
             [[index_of[e.path], e.kind, e.reason] for e in decoded.skipped.errors],

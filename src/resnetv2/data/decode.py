@@ -142,13 +142,15 @@ def decode_image(
     # Pillow warns between its limit and twice its limit and only errors above; turning the
     # warning into an error makes both cases a BadImageError instead of a decoded bomb.
     bomb_action = "error" if _pil_limit_covers(options.max_pixels) else "ignore"
+    caught: list[warnings.WarningMessage] = []
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # Pillow's notes on this file, named below
             warnings.simplefilter(bomb_action, Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 resize = None if size is None else (tuple(size), interpolation, crop_pct)
                 return _decode_opened(img, path, options, resize, info)
-    except BadImageError:
+    except (BadImageError, MemoryError):  # running out of memory is ours, not the file's
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImageError(path, f"decompression bomb refused: {exc}", "too_large") from exc
@@ -163,6 +165,18 @@ def decode_image(
         raise BadImageError(
             path, f"truncated or corrupt image data ({type(exc).__name__}: {message})", "corrupt"
         ) from exc
+    finally:
+        _name_the_file(caught, path)
+
+
+def _name_the_file(caught: list[warnings.WarningMessage], path: str) -> None:
+    """Warn again with the file's name: Pillow's own warnings ("Corrupt EXIF data…") do not
+    say which of thousands of files they are about. Repeats are shown once."""
+    from resnetv2.data.folders import printable_name  # folders imports this module
+
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        category = next(w.category for w in caught if str(w.message) == message)
+        warnings.warn(f"{printable_name(path)}: {message}", category, stacklevel=3)
 
 
 def regular_file_size(path: str | os.PathLike) -> int:
@@ -239,6 +253,8 @@ def _decode_opened(
 
 def _apply_exif_orientation(img: Image.Image) -> Image.Image:
     try:
+        if img.getexif().get(0x0112, 1) == 1:
+            return img  # exif_transpose would return a full-size copy of an upright image
         rotated = ImageOps.exif_transpose(img)
     except Exception:  # malformed EXIF: the pixels are used as stored
         return img
@@ -258,7 +274,7 @@ def to_rgb_array(img: Image.Image, path: str, options: DecodeOptions) -> np.ndar
         img = img.convert("L")
         mode = "L"
     if mode in _ALPHA_MODES or (mode in _KEYED_TRANSPARENCY_MODES and "transparency" in img.info):
-        return _composite(img.convert("RGBA"), options.background)
+        return _composite(img, options.background)
     if mode == "CMYK":
         return np.asarray(_cmyk_to_rgb(img))
     if mode == "RGB":
@@ -296,9 +312,25 @@ def _float_to_uint8(values: np.ndarray, path: str) -> np.ndarray:
     return np.rint(values * 255).astype(np.uint8)
 
 
-def _composite(rgba: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
-    canvas = Image.new("RGBA", rgba.size, (*background, 255))
-    return np.asarray(Image.alpha_composite(canvas, rgba).convert("RGB"))
+COMPOSITE_ROWS = 256
+"""Rows composited at a time: the RGBA copies exist for one strip, not the whole image."""
+
+
+def _composite(img: Image.Image, background: tuple[int, int, int]) -> np.ndarray:
+    """``img`` over an opaque ``background``, as ``[H, W, 3]`` uint8.
+
+    Strip by strip into one output array: done whole, the RGBA conversion, the canvas, the
+    composite and its RGB conversion were four more full-size images (an 88-Mpixel PNG took
+    2.8 GB). Compositing is per pixel, so the strips give the same pixels.
+    """
+    width, height = img.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, COMPOSITE_ROWS):
+        bottom = min(height, top + COMPOSITE_ROWS)
+        strip = img.crop((0, top, width, bottom)).convert("RGBA")
+        canvas = Image.new("RGBA", strip.size, (*background, 255))
+        out[top:bottom] = np.asarray(Image.alpha_composite(canvas, strip).convert("RGB"))
+    return out
 
 
 def _cmyk_to_rgb(img: Image.Image) -> Image.Image:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -168,13 +169,23 @@ def _parse_image_size(image_size) -> tuple[int, int] | None:
 
 
 def check_image_size(size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-    """Refuse a target size no image may have: above the decoder's per-image pixel limit
-    (:data:`~resnetv2.data.decode.DEFAULT_MAX_PIXELS`), before any buffer is allocated."""
+    """Refuse a target size that images cannot be resized to within the decoder's per-image
+    pixel limit (:data:`~resnetv2.data.decode.DEFAULT_MAX_PIXELS`), before any buffer is
+    allocated.
+
+    The resize covers the target before it crops, so a square image first becomes
+    ``side × side`` for the target's longer side: that square, not ``H × W``, must fit the
+    limit (a thin ``1x99999`` would otherwise build a 99999² image for every file). The one
+    rule for every way a size arrives: ``--input-size``, ``data.image_size`` and the
+    ``input_size`` in a weights file's metadata.
+    """
     h, w = size
-    if h * w > max_pixels:
+    side = max(h, w)
+    if side * side > max_pixels:
         raise DataError(
-            f"image_size {h}x{w} is {h * w:,} pixels per image, more than the "
-            f"{max_pixels:,} any decoded image may have; choose a smaller size"
+            f"image_size {h}x{w} is too large: the longer side may be at most "
+            f"{math.isqrt(max_pixels):,} (covering it, a square image has {side * side:,} "
+            f"pixels per image, above the limit of {max_pixels:,})"
         )
 
 

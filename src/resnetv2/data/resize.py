@@ -66,10 +66,23 @@ def resize_pil(
     if (height, width) == tuple(size) and crop_pct == 1.0:
         return img
     new_h, new_w = covering_size(height, width, scaled_target(size, crop_pct))
+    top, left = _centre_box(new_h, new_w, size)
+    if new_h * new_w > _max_cover_pixels():
+        # A long thin image covering a target of the other shape: the covering image would
+        # be too large to build, so the crop's box of the source is resampled straight to
+        # the target (the same mapping of output to source pixels, without the intermediate).
+        sx, sy = width / new_w, height / new_h
+        box = (left * sx, top * sy, (left + size[1]) * sx, (top + size[0]) * sy)
+        return img.resize((size[1], size[0]), _RESAMPLE[interpolation], box=box)
     if (new_h, new_w) != (height, width):
         img = img.resize((new_w, new_h), _RESAMPLE[interpolation])
-    top, left = _centre_box(new_h, new_w, size)
     return img.crop((left, top, left + size[1], top + size[0]))
+
+
+def _max_cover_pixels() -> int:
+    from resnetv2.data.decode import DEFAULT_MAX_PIXELS  # decode imports this module
+
+    return DEFAULT_MAX_PIXELS
 
 
 def resize_uint8_batch(

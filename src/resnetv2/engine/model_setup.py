@@ -118,7 +118,7 @@ def resumed_spec(run_dir: Path):
     path = run_dir / "spec.json"
     if not path.is_file():
         raise InitWeightsError(f"--resume {run_dir}: spec.json is missing")
-    return ResNetV2Spec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return ResNetV2Spec.from_json(path.read_text(encoding="utf-8"))
 
 
 def resumed_preprocessing(config: TrainConfig, run_dir: Path) -> TrainConfig:

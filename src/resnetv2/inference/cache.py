@@ -27,12 +27,14 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resnetv2 import jsontext
 from resnetv2.errors import ResNetV2Error
 
 if TYPE_CHECKING:
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
 CACHE_ENV = "RESNETV2_CACHE_DIR"
 CACHE_FORMAT = 1
 MAX_ENTRIES = 32
+KEY_PATTERN = re.compile(r"[0-9a-f]{40}")
+"""What :func:`cache_key` gives: the only names :func:`prune` may delete."""
+MAX_RECORD_BYTES = 64 * 1024
 LOCK_TIMEOUT_S = 900
 log = logging.getLogger("resnetv2.inference")
 
@@ -89,16 +94,25 @@ class CacheEntry:
     def lock(self) -> Path:
         return self.folder / f"{self.key}.lock"
 
+    def read_record(self) -> dict[str, Any] | None:
+        """The entry's record when it is one this tool wrote for this key, else ``None``."""
+        if not KEY_PATTERN.fullmatch(self.key):
+            return None
+        try:
+            if self.record.stat().st_size > MAX_RECORD_BYTES:
+                return None
+            record = jsontext.loads(self.record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        ours = isinstance(record, dict) and record.get("key") == self.key
+        return record if ours and record.get("format") == CACHE_FORMAT else None
+
     def is_valid(self) -> bool:
         """True only when the record is ours, for this key, and the file matches its sha256."""
+        record = self.read_record()
         try:
-            record = json.loads(self.record.read_text(encoding="utf-8"))
-            if not isinstance(record, dict) or record.get("key") != self.key:
-                return False
-            if record.get("format") != CACHE_FORMAT:
-                return False
-            return file_sha256(self.onnx) == record.get("onnx_sha256")
-        except (OSError, ValueError):
+            return record is not None and file_sha256(self.onnx) == record.get("onnx_sha256")
+        except OSError:
             return False
 
     def remove(self) -> None:
@@ -142,22 +156,43 @@ def cached_onnx(
         ) from None
     checksum = weights_checksum(model)
     entry = CacheEntry(folder, cache_key(model, checksum, shape, DEFAULT_OPSET))
+    lock = FileLock(str(entry.lock))
     try:
-        with FileLock(str(entry.lock), timeout=LOCK_TIMEOUT_S):
-            if entry.is_valid():
-                os.utime(entry.onnx)  # most recently used: kept longest by prune()
-                return entry.onnx
-            if entry.record.exists() or entry.onnx.exists():
-                log.info("cached export %s fails its checksum; exporting again", entry.onnx)
-            entry.remove()
-            _export(model, entry, shape, DEFAULT_OPSET, checksum)
+        _acquire(lock, entry)
     except Timeout:
         raise ResNetV2Error(
             f"another process has held {entry.lock} for {LOCK_TIMEOUT_S} s; remove it if "
             "no resnetv2 process is exporting"
         ) from None
+    try:
+        if entry.is_valid():
+            os.utime(entry.onnx)  # most recently used: kept longest by prune()
+            return entry.onnx
+        if entry.record.exists() or entry.onnx.exists():
+            log.info("cached export %s fails its checksum; exporting again", entry.onnx)
+        entry.remove()
+        _export(model, entry, shape, DEFAULT_OPSET, checksum)
+    finally:
+        lock.release()
     prune(folder, keep=MAX_ENTRIES)
     return entry.onnx
+
+
+def _acquire(lock, entry: CacheEntry) -> None:
+    """Take the entry's lock; when another process holds it, say so before waiting (up to
+    :data:`LOCK_TIMEOUT_S`), so a stalled holder never looks like a silent hang."""
+    from filelock import Timeout
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info(
+            "waiting up to %d s for another process exporting these weights to ONNX (it holds "
+            "%s); --engine torch needs no export",
+            LOCK_TIMEOUT_S,
+            entry.lock,
+        )
+        lock.acquire(timeout=LOCK_TIMEOUT_S)
 
 
 def _export(
@@ -191,8 +226,15 @@ def _export(
 
 
 def prune(folder: Path, keep: int = MAX_ENTRIES) -> list[Path]:
-    """Remove all but the ``keep`` most recently used exports; returns what was removed."""
-    exports = sorted(folder.glob("*.onnx"), key=_mtime, reverse=True)
+    """Remove all but the ``keep`` most recently used exports; returns what was removed.
+
+    Only entries this tool wrote are counted and removed: a ``KEY.onnx`` whose ``KEY.json``
+    is our record for that key. ``$RESNETV2_CACHE_DIR`` may name a folder that also holds
+    the user's own ``.onnx`` files; those are never touched (a half-written entry of ours,
+    without its record, is replaced when its weights are next exported).
+    """
+    ours = [p for p in folder.glob("*.onnx") if CacheEntry(folder, p.stem).read_record()]
+    exports = sorted(ours, key=_mtime, reverse=True)
     removed = []
     for path in exports[keep:]:
         CacheEntry(folder, path.stem).remove()  # its empty lock file stays: another process

@@ -15,8 +15,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from resnetv2.errors import ResNetV2Error
 from resnetv2.inference.engines import EngineUnavailableError, check_choice, resolve_engine
+from resnetv2.limits import MAX_THREADS, check_count
 
 if TYPE_CHECKING:
     import torch
@@ -28,9 +28,7 @@ log = logging.getLogger("resnetv2.inference")
 def _threads(threads: int | None) -> int | None:
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ResNetV2Error(f"threads must be a positive integer, got {threads!r}")
-    return threads
+    return check_count("threads", threads, 1, MAX_THREADS)
 
 
 class TorchRunner:

@@ -16,6 +16,7 @@ from .errors import (
     NonFiniteCheckpointError,
     NoValidCheckpointError,
     UnsafeCheckpointError,
+    UnsupportedWeightsFileError,
     WeightsMismatchError,
 )
 from .safe_load import encode_state, load_state_file, safe_torch_load, save_state_file
@@ -43,6 +44,7 @@ __all__ = [
     "NoValidCheckpointError",
     "NonFiniteCheckpointError",
     "UnsafeCheckpointError",
+    "UnsupportedWeightsFileError",
     "WeightsMismatchError",
     "atomic_open",
     "atomic_write_bytes",

@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from resnetv2 import jsontext
+
 from .atomic import atomic_write_bytes, atomic_write_text, fsync_dir, is_disk_full, is_temp_name
 from .errors import (
     CheckpointError,
@@ -98,7 +100,7 @@ def verify_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     the manifest or raise :class:`CorruptCheckpointError`."""
     directory = Path(path)
     try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        manifest = jsontext.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise corrupt_checkpoint(
             directory, "manifest.json is missing (the save never finished)"
@@ -142,7 +144,9 @@ class CheckpointManager:
     """Saves, prunes, verifies and loads the checkpoints of one training run.
 
     After each commit the newest ``keep_last`` checkpoints (by step, among steps up to the one
-    just saved) plus the best one are kept; ``keep_last=None`` keeps everything. Concurrent
+    just saved) plus the best one are kept; ``keep_last=None`` keeps everything. Before a
+    commit, checkpoints beyond the newest ``keep_last`` are removed too (there are some only
+    when ``keep_last`` was lowered since they were saved), so lowering it makes room. Concurrent
     savers are serialised by an advisory lock.
     """
 
@@ -171,7 +175,7 @@ class CheckpointManager:
         """The step recorded as best, or ``None`` if no save was marked ``is_best``."""
         best_file = self.directory / BEST_FILE
         try:
-            record = json.loads(best_file.read_text(encoding="utf-8"))
+            record = jsontext.loads(best_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
@@ -248,6 +252,9 @@ class CheckpointManager:
                     CheckpointWarning,
                     stacklevel=2,
                 )
+            # Checkpoints beyond keep_last (kept lower than when they were saved, e.g. to make
+            # room on a full disk) go first; at least keep_last complete ones always remain.
+            self._prune(step - 1)
             self._commit(step, final, model, state_bytes, meta)
             if is_best:
                 record = {"step": step, "checkpoint": step_dir_name(step)}
@@ -290,8 +297,9 @@ class CheckpointManager:
                     exc.errno or errno.ENOSPC,  # type: ignore[union-attr]
                     f"No space left on the device while saving checkpoint {str(final)!r} "
                     f"(writing {getattr(exc, 'filename', None) or 'it'}); nothing was "
-                    "committed and earlier checkpoints are intact. Free disk space or lower "
-                    "keep_last, then save again",
+                    "committed and earlier checkpoints are intact. Free disk space, or keep "
+                    "fewer checkpoints (train --resume RUN --keep-checkpoints 1; keep_last in "
+                    "the API), then save again",
                     str(final),
                 ) from exc
             raise

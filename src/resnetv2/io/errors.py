@@ -28,6 +28,11 @@ class CorruptCheckpointError(CheckpointError, ValueError):
     """A checkpoint directory fails verification (missing manifest, size or checksum mismatch)."""
 
 
+class UnsupportedWeightsFileError(CheckpointError, ValueError):
+    """A weights path whose extension no loader reads (an image, a ``.keras`` or ``.npy``
+    file given where weights belong)."""
+
+
 class UnsafeCheckpointError(CheckpointError, ValueError):
     """A pickle-based file would need to run code to load; it was refused, never executed."""
 

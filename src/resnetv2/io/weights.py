@@ -23,8 +23,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from resnetv2 import jsontext
+
 from .atomic import FileDigest, atomic_write_bytes
-from .errors import CorruptWeightsError, NonFiniteCheckpointError, WeightsMismatchError
+from .errors import (
+    CorruptWeightsError,
+    NonFiniteCheckpointError,
+    UnsupportedWeightsFileError,
+    WeightsMismatchError,
+)
 from .safe_load import TORCH_SUFFIXES, safe_torch_load
 
 METADATA_KEY = "resnetv2"
@@ -121,7 +128,7 @@ def _read(path: Path, *, tensors: bool) -> tuple[dict[str, torch.Tensor], dict[s
     if METADATA_KEY not in raw:  # a file from another library: its own metadata is all there is
         return loaded, dict(raw), False
     try:
-        document = json.loads(raw[METADATA_KEY])
+        document = jsontext.loads(raw[METADATA_KEY])
     except ValueError as exc:
         raise _corrupt(path, f"the {METADATA_KEY!r} metadata is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -238,8 +245,8 @@ def load_weights(
     elif suffix in TORCH_SUFFIXES:
         tensors, metadata = _extract_state_dict(safe_torch_load(file_path), file_path), {}
     else:
-        raise ValueError(
-            f"Cannot load weights from {str(file_path)!r}: unknown extension {suffix!r}; "
+        raise UnsupportedWeightsFileError(
+            f"cannot load weights from {str(file_path)!r}: unknown extension {suffix!r}; "
             f"expected .safetensors (preferred) or one of {', '.join(TORCH_SUFFIXES)}"
         )
     return strip_prefixes(tensors), metadata

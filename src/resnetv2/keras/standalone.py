@@ -29,6 +29,7 @@ from typing import Any
 
 import keras
 
+from resnetv2 import jsontext
 from resnetv2.errors import SpecError
 from resnetv2.spec import ResNetV2Spec
 
@@ -43,16 +44,36 @@ def encode_metadata(metadata: Mapping[str, Any]) -> str:
     return META_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii")
 
 
+MAX_METADATA_BYTES = 1024 * 1024
+"""Most bytes the metadata may decompress to (a ResNet-1001's is a few kilobytes): a
+``.keras`` file is user input, and a layer name of a few MB can inflate to gigabytes."""
+
+
 def read_metadata(model: keras.Model) -> dict[str, Any] | None:
-    """The metadata a stand-alone model carries (None for other Keras models)."""
+    """The metadata a stand-alone model carries (None for other Keras models); a damaged,
+    oversized or incomplete one raises :class:`SpecError`."""
     for layer in model.layers:
         if layer.name.startswith(META_PREFIX):
             try:
                 raw = base64.urlsafe_b64decode(layer.name[len(META_PREFIX) :].encode("ascii"))
-                return json.loads(zlib.decompress(raw).decode("utf-8"))
+                meta = jsontext.loads(_inflate(raw).decode("utf-8"))
             except (ValueError, zlib.error) as exc:
                 raise SpecError(f"the model's resnetv2 metadata layer is damaged: {exc}") from None
+            if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
+                raise SpecError("the model's resnetv2 metadata layer is damaged: it has no spec")
+            return meta
     return None
+
+
+def _inflate(raw: bytes) -> bytes:
+    """``zlib.decompress(raw)``, refusing more than :data:`MAX_METADATA_BYTES` of output
+    before it is allocated."""
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(raw, MAX_METADATA_BYTES)
+    if inflater.unconsumed_tail or not inflater.eof:
+        more = "more than" if inflater.unconsumed_tail else "an incomplete stream of"
+        raise ValueError(f"it decompresses to {more} {MAX_METADATA_BYTES:,} bytes")
+    return text
 
 
 def build_standalone(
