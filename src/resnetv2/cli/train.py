@@ -100,6 +100,14 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
             "help": "validate each epoch with test-time augmentation (flip: image + mirror)",
         },
     ),
+    (
+        "--class-weights",
+        "train.class_weights",
+        {
+            "choices": config_choices("train.class_weights"),
+            "help": "balanced: weight the loss by inverse class frequency (unbalanced data)",
+        },
+    ),
     ("--channels-last", "train.channels_last", {"choices": config_choices("train.channels_last")}),
     ("--threads", "train.threads", {"type": int, "metavar": "N", "help": "CPU threads"}),
     ("--keep-checkpoints", "callbacks.keep_checkpoints", {"type": int, "metavar": "N"}),
@@ -290,16 +298,55 @@ def build_config(args: argparse.Namespace):
             config = config_from_dict(data, check_spec=False)
         if options:
             overrides["model.options"] = {**config.model.options, **options}
+    overrides["plan.keep"] = _kept_keys(args, overrides, options)
     return apply_overrides(config, overrides)
+
+
+def _kept_keys(args: argparse.Namespace, overrides: dict[str, Any], options) -> list[str] | None:
+    """The config keys the data plan must leave alone (engine/data_plan.py): every flag
+    given, and with ``--config FILE`` every key the file sets (its own ``plan.keep`` too)."""
+    keys = {key for key, value in overrides.items() if value is not None}
+    keys |= {f"model.options.{name}" for name in options}
+    keys |= {f"model.{name}" for name in ("preset", "depth") if getattr(args, name) is not None}
+    if args.config:
+        from resnetv2.config.yamlfile import read_yaml_file
+
+        data = read_yaml_file(args.config) or {}
+        keys |= set(_dotted_keys(data))
+        keys |= set((data.get("plan") or {}).get("keep") or [])
+    keys.discard("model")
+    return sorted(keys) or None
+
+
+def _dotted_keys(data: Any, prefix: str = "") -> list[str]:
+    if not isinstance(data, dict):
+        return [prefix] if prefix else []
+    out = []
+    for key, value in data.items():
+        out += _dotted_keys(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+def flag_words(message: str) -> str:
+    """``message`` with each config key it names also named by its flag, the flag first:
+    ``data.val_split must be …`` → ``--val-split (data.val_split) must be …``. Keys whose
+    flag the message already names are left as they are."""
+    import re
+
+    for flag, key, *_ in _FLAGS + _SWITCHES + _OFF_SWITCHES:
+        if flag not in message:
+            message = re.sub(rf"(?<![\w.(-]){re.escape(key)}(?![\w])", f"{flag} ({key})", message)
+    return message
 
 
 def run(args: argparse.Namespace) -> int:
     from resnetv2.engine import NonFiniteLossError, TrainingInterrupted, train
+    from resnetv2.errors import ResNetV2Error
 
     if isinstance(args.depth, list):
         return run_sweep(args, run)
-    config = build_config(args)
     try:
+        config = build_config(args)
         result = train(
             config,
             out=args.out,
@@ -314,6 +361,11 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         print(f"resnetv2 train: error: {exc}", file=sys.stderr)
         return 1
+    except ResNetV2Error as exc:  # in the command line's words: flags, with their keys
+        words = flag_words(str(exc))
+        if words == str(exc):
+            raise
+        raise ResNetV2Error(words) from None
     if result.results.get("world_size", 1) == 1 or _is_main():
         print(f"run folder: {result.run_dir}")
     return 0
