@@ -27,9 +27,10 @@ def load_training_data(config: DataConfig, *, seed: int = 0, progress: bool = Tr
     as a :class:`resnetv2.data.DataBundle`; data-layer errors become :class:`DataError`."""
     from resnetv2.data import load_data
 
-    check_validation_source(config)
+    caught: list[warnings.WarningMessage] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        check_validation_source(config)
+        with warnings.catch_warnings(record=True) as caught:  # noqa: F841 - read in finally
             warnings.simplefilter("always")
             bundle = load_data(
                 config.source,
@@ -60,20 +61,20 @@ def load_training_data(config: DataConfig, *, seed: int = 0, progress: bool = Tr
     return bundle
 
 
-#: The data layer's Python argument names, as the config (and, through
-#: ``resnetv2.cli.train.flag_words``, the command line) names them.
+#: The data layer's Python argument names, as the command line and the config name them.
 _CONFIG_WORDS = [
-    (r"\bpass image_size\b", "pass data.image_size"),
-    (r"\bimage_size\b(?= must| \d)", "data.image_size"),
-    (r"\bsource=", "data.source "),
-    (r"\bval_dir=", "data.val_data "),
-    (r"\bval_split\b(?= must)", "data.val_split"),
-    (r"\bdownload=True\b", "data.download: true"),
+    (r"\bpass image_size\b", "pass --input-size (data.image_size)"),
+    (r"\bimage_size\b(?= must| \d)", "--input-size (data.image_size)"),
+    (r"\bsource=", "--data (data.source) "),
+    (r"\bval_dir=", "--val-data (data.val_data) "),
+    (r"\bval_split\b(?= must)", "--val-split (data.val_split)"),
+    (r"\(download=True\)", "(data.download: true)"),
 ]
 
 
 def config_words(message: str) -> str:
-    """A data-layer message (``load_data``'s argument names) in the config's keys."""
+    """A data-layer message (``load_data``'s argument names) in the flags' and the config's
+    words: ``pass image_size`` → ``pass --input-size (data.image_size)``."""
     import re
 
     for pattern, words in _CONFIG_WORDS:
@@ -99,7 +100,10 @@ def check_validation_source(config: DataConfig) -> None:
             "folder or a fraction of the training folder"
         )
     neither = config.val_data is None and config.val_split is None
-    if neither and config.source not in BUILTIN_DATASETS:
+    if neither and config.source not in BUILTIN_DATASETS and os.path.isdir(config.source):
+        from resnetv2.data.folders import scan_class_folders
+
+        scan_class_folders(config.source)  # what is wrong with the folder itself comes first
         raise DataError(
             f"the folder {config.source} needs validation data: pass --val-split F "
             f"(data.val_split, e.g. 0.1) or {given.replace('(', 'DIR (', 1)}"

@@ -175,6 +175,8 @@ def plan_batch(
     if planned >= batch_size:
         return []
     new_steps = epochs * math.ceil(num_train / planned)
+    if new_steps <= steps:  # fewer images than a batch: a smaller batch adds no step
+        return []
     choices = [
         Choice(
             "data.batch_size",
@@ -367,6 +369,8 @@ def folder_facts(data_config) -> tuple[DataFacts, list[str]] | None:
     d = data_config
     if d.source in BUILTIN_DATASETS or not Path(d.source).expanduser().is_dir():
         return None
+    if d.val_data is not None and d.val_split is not None:
+        return None  # refused by the data load (engine/data.py), with the flags to fix it
     try:
         index = scan_class_folders(Path(d.source).expanduser())
     except (ValueError, OSError):
