@@ -233,3 +233,11 @@ def test_the_plan_is_logged_once_in_train_log(tmp_path):
     assert "--class-weights balanced" in log  # 12 vs 3 training images: unbalanced
     saved = (tmp_path / "run" / "config.yaml").read_text()
     assert "stem_type: conv7x7_maxpool" in saved and "auto: false" in saved
+
+
+def test_plan_keep_must_name_config_keys():
+    from resnetv2.config import ConfigError
+
+    assert apply_overrides(load_recipe("images"), {"plan.keep": ["data.batch_size"]})
+    with pytest.raises(ConfigError, match="plan.keep: 'batch_size' is not a config key"):
+        apply_overrides(load_recipe("images"), {"plan.keep": ["batch_size"]})

@@ -44,7 +44,16 @@ def config_choices(key: str) -> tuple[Any, ...]:
 _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--data", "data.source", {"metavar": "SRC", "help": "digits, cifar10, cifar100 or DIR"}),
     ("--val-data", "data.val_data", {"metavar": "DIR", "help": "separate validation folder"}),
-    ("--val-split", "data.val_split", {"type": float, "metavar": "F", "help": "val fraction"}),
+    (
+        "--val-split",
+        "data.val_split",
+        {
+            "type": float,
+            "metavar": "F",
+            "help": "val fraction (a folder with neither this nor --val-data: 0.2 below "
+            "1,000 images, else 0.1)",
+        },
+    ),
     ("--data-dir", "data.data_dir", {"metavar": "DIR", "help": "where CIFAR archives live"}),
     (
         "--cache-dir",
@@ -57,7 +66,8 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         {
             "type": input_size,
             "metavar": "N|HxW",
-            "help": "resize to N×N or HxW (default: the recipe's or the weights')",
+            "help": "resize to N×N or HxW (default: the weights', else planned from the "
+            "images: large photos get 128 px and the ImageNet stem)",
         },
     ),
     (
@@ -66,7 +76,16 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": int, "choices": (1, 3), "help": "convert images: 1 grayscale, 3 RGB"},
     ),
     ("--augment", "data.augment", {"choices": ("auto", *AUGMENTATIONS)}),
-    ("--batch-size", "data.batch_size", {"type": int, "metavar": "B", "help": "global batch"}),
+    (
+        "--batch-size",
+        "data.batch_size",
+        {
+            "type": int,
+            "metavar": "B",
+            "help": "global batch (default: the recipe's, smaller on small folders, lr scaled "
+            "with it)",
+        },
+    ),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
     ("--optimizer", "optim.name", {"choices": config_choices("optim.name")}),
     ("--lr", "optim.lr", {"type": float, "help": "base (peak) learning rate"}),
@@ -168,7 +187,9 @@ def register(subparsers) -> None:
         help="train a network (default: the digits recipe)",
         description="Train a recipe (or a config file) into a run folder, or resume one. With "
         "no arguments: the digits recipe into a fresh runs/digits-<time> folder. Flags override "
-        "the recipe's values.",
+        "the recipe's values. For a folder of images the input size and stem, batch size and "
+        "lr, validation split and fine-tuning lr are planned from the images (reasons in "
+        "train.log); a flag you pass always wins.",
         epilog=f"Recipes: {', '.join(list_recipes())}. See docs/training.md.",
     )
     source = parser.add_mutually_exclusive_group()
