@@ -241,3 +241,26 @@ def test_plan_keep_must_name_config_keys():
     assert apply_overrides(load_recipe("images"), {"plan.keep": ["data.batch_size"]})
     with pytest.raises(ConfigError, match="plan.keep: 'batch_size' is not a config key"):
         apply_overrides(load_recipe("images"), {"plan.keep": ["batch_size"]})
+
+
+def test_a_kept_section_keeps_the_keys_below_it():
+    config = apply_overrides(cli_config(*BASE), {"plan.keep": ["model.options", "data"]})
+    planned, plan = dp.plan_run(config, facts(has_val=True))
+    assert plan.choices == [] and planned.model.options == config.model.options
+
+
+def test_resume_of_an_older_run_plans_nothing(tmp_path):
+    """A run folder written before planning existed: its config.yaml has no plan section,
+    and --resume must not re-plan it (the batch or stem would change under the checkpoint)."""
+    import yaml
+
+    from resnetv2.config import config_to_dict
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "step-000000001").mkdir(parents=True)
+    old = config_to_dict(cli_config(*BASE, "--val-split", "0.2"))
+    del old["plan"]
+    (run / "config.yaml").write_text(yaml.safe_dump(old))
+    config = cli_config("--resume", str(run))
+    planned, plan = dp.plan_run(config, facts())
+    assert plan.choices == [], plan.lines()

@@ -325,14 +325,16 @@ def build_config(args: argparse.Namespace):
 
 def _kept_keys(args: argparse.Namespace, overrides: dict[str, Any], options) -> list[str] | None:
     """The config keys the data plan must leave alone (engine/data_plan.py): every flag
-    given, and with ``--config FILE`` every key the file sets (its own ``plan.keep`` too)."""
+    given, and with ``--config FILE`` (or ``--resume RUN``: its config.yaml) every key the
+    file sets (its own ``plan.keep`` too)."""
     keys = {key for key, value in overrides.items() if value is not None}
     keys |= {f"model.options.{name}" for name in options}
     keys |= {f"model.{name}" for name in ("preset", "depth") if getattr(args, name) is not None}
-    if args.config:
+    path = args.config or (args.resume and _resume_config_path(args.resume))
+    if path:
         from resnetv2.config.yamlfile import read_yaml_file
 
-        data = read_yaml_file(args.config) or {}
+        data = read_yaml_file(path) or {}
         keys |= set(_dotted_keys(data))
         keys |= set((data.get("plan") or {}).get("keep") or [])
     keys.discard("model")
@@ -340,7 +342,7 @@ def _kept_keys(args: argparse.Namespace, overrides: dict[str, Any], options) -> 
 
 
 def _dotted_keys(data: Any, prefix: str = "") -> list[str]:
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not data:
         return [prefix] if prefix else []
     out = []
     for key, value in data.items():

@@ -280,7 +280,7 @@ def plan_run(
     from resnetv2.config.sections import ConfigError
     from resnetv2.errors import SpecError
 
-    keep = frozenset(config.plan.keep)
+    keep = kept_keys(config)
     plan = Plan()
     d = config.data
     finetuning = config.model.init_weights is not None
@@ -294,7 +294,8 @@ def plan_run(
         except (SpecError, ConfigError):
             spec = None
         if spec is not None:
-            size = _as_hw(d.image_size) if size_given else facts.image_size
+            # a kept null size is the images' own: the stem is still planned for it
+            size = _as_hw(d.image_size) if d.image_size is not None else facts.image_size
             for choice in plan_input(
                 size,
                 stem_type=spec.stem_type,
@@ -337,7 +338,7 @@ def _apply(config, plan: Plan, apply_overrides):
 
 def _fit_memory(config, plan: Plan, memory_fits, apply_overrides):
     """Halve the batch (and the lr with it, unless given) until ``memory_fits``."""
-    keep = frozenset(config.plan.keep)
+    keep = kept_keys(config)
     while not memory_fits(config) and config.data.batch_size > MIN_BATCH:
         batch = max(MIN_BATCH, config.data.batch_size // 2)
         changes: dict[str, Any] = {"data.batch_size": batch}
@@ -348,6 +349,14 @@ def _fit_memory(config, plan: Plan, memory_fits, apply_overrides):
         plan.choices += [Choice(k, v, reason) for k, v in changes.items()]
         config = apply_overrides(config, changes)
     return config
+
+
+def kept_keys(config) -> frozenset[str]:
+    """``plan.keep`` plus each planned key below a kept one (``model.options`` keeps
+    ``model.options.stem_type``): the keys the plan must not change."""
+    keep = set(config.plan.keep)
+    keep.update(k for k in FLAGS for given in config.plan.keep if k.startswith(given + "."))
+    return frozenset(keep)
 
 
 def _as_hw(size) -> tuple[int, int]:

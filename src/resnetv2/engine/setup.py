@@ -60,7 +60,7 @@ def build_run(trainer: Trainer) -> None:
         cfg = trainer.config = model_setup.resumed_preprocessing(cfg, trainer.run_dir)
     # The seed again: building the pretrained model may have drawn random numbers.
     torch.manual_seed(t.seed)
-    if trainer._data is None and not trainer.resuming:  # engine/data_plan.py
+    if trainer._data is None:  # engine/data_plan.py; the same plan again on a resume
         cfg = trainer.config = plan_for_run(
             cfg, device=trainer.device, log=trainer.log, world_size=trainer.ctx.world_size
         )
