@@ -25,23 +25,37 @@ def keys(choices):
 
 
 # ------------------------------------------------------------------ the decisions
-def test_large_photos_get_a_smaller_input_and_the_imagenet_stem():
+def test_large_photos_get_the_size_the_net_was_built_for():
     got = keys(dp.plan_input((256, 256), stem_type="conv3x3", num_stages=3, size_given=False))
-    assert got == {
-        "data.image_size": dp.CIFAR_NET_SIZE,
-        "model.options.stem_type": "conv7x7_maxpool",
-    }
+    assert got == {"data.image_size": dp.CIFAR_NET_SIZE}  # and the CIFAR stem stays
     wide = keys(dp.plan_input((240, 320), stem_type="conv3x3", num_stages=3, size_given=False))
     h, w = wide["data.image_size"]
     assert h == dp.CIFAR_NET_SIZE and w == round(320 * dp.CIFAR_NET_SIZE / 240)  # aspect kept
+    # behind a stem that divides by 4, a 3-stage net gets 4x the size
+    down = keys(
+        dp.plan_input((256, 256), stem_type="conv7x7_maxpool", num_stages=3, size_given=False)
+    )
+    assert down == {"data.image_size": dp.CIFAR_NET_SIZE_DOWNSAMPLED}
 
 
 def test_small_images_keep_their_size_and_stem():
     assert dp.plan_input((32, 32), stem_type="conv3x3", num_stages=3, size_given=False) == []
+    assert dp.plan_input((64, 48), stem_type="conv3x3", num_stages=3, size_given=False) == []
     # a size the user gave is never changed; the stem follows it
     assert dp.plan_input((32, 32), stem_type="conv3x3", num_stages=3, size_given=True) == []
     only_stem = dp.plan_input((200, 200), stem_type="conv3x3", num_stages=3, size_given=True)
     assert keys(only_stem) == {"model.options.stem_type": "conv7x7_maxpool"}
+
+
+def test_never_the_cifar_stem_at_full_resolution():
+    for stages in (3, 4):
+        for size in ((65, 65), (256, 256), (480, 640)):
+            planned = keys(
+                dp.plan_input(size, stem_type="conv3x3", num_stages=stages, size_given=False)
+            )
+            h, w = dp._as_hw(planned.get("data.image_size", size))
+            cifar_stem = planned.get("model.options.stem_type", "conv3x3") == "conv3x3"
+            assert not (cifar_stem and min(h, w) > dp.SMALL_IMAGE), (stages, size, planned)
 
 
 def test_imagenet_nets_keep_their_stem_at_up_to_224_px():
@@ -49,6 +63,9 @@ def test_imagenet_nets_keep_their_stem_at_up_to_224_px():
         dp.plan_input((500, 500), stem_type="conv7x7_maxpool", num_stages=4, size_given=False)
     )
     assert got == {"data.image_size": dp.IMAGENET_NET_SIZE}
+    # a 4-stage net with the CIFAR stem (e.g. cifar-fast's ResNet-18) gets the ImageNet stem
+    cifar18 = keys(dp.plan_input((500, 500), stem_type="conv3x3", num_stages=4, size_given=False))
+    assert cifar18 == {"data.image_size": 224, "model.options.stem_type": "conv7x7_maxpool"}
     assert (
         dp.plan_input((200, 200), stem_type="conv7x7_maxpool", num_stages=4, size_given=False) == []
     )
@@ -126,8 +143,7 @@ def cli_config(*argv):
 
 BASE = ["--data", "photos", "--epochs", "5"]
 PLANNED_FLAGS = [
-    ("data.image_size", ["--input-size", "200"], 200),
-    ("model.options.stem_type", ["--stem-type", "conv3x3"], "conv3x3"),
+    ("data.image_size", ["--input-size", "24"], 24),
     ("data.batch_size", ["--batch-size", "64"], 64),
     ("optim.lr", ["--lr", "0.3"], 0.3),
     ("data.val_split", ["--val-split", "0.3"], 0.3),
@@ -139,6 +155,16 @@ def value(config, key):
     for part in key.split("."):
         node = node[part] if isinstance(node, dict) else getattr(node, part)
     return node
+
+
+def test_the_stem_yields_to_its_flag():
+    config = cli_config(*BASE, "--input-size", "200")
+    planned, plan = dp.plan_run(config, facts())
+    assert planned.model.options["stem_type"] == "conv7x7_maxpool"
+    config = cli_config(*BASE, "--input-size", "200", "--stem-type", "conv3x3")
+    planned, plan = dp.plan_run(config, facts())
+    assert planned.model.options["stem_type"] == "conv3x3"
+    assert "model.options.stem_type" not in plan.overrides()
 
 
 def test_the_plan_changes_each_of_these_keys_at_defaults():
@@ -223,16 +249,16 @@ def test_folder_facts_reads_counts_and_size(tmp_path):
 def test_the_plan_is_logged_once_in_train_log(tmp_path):
     from resnetv2.cli import main
 
-    write_folder(tmp_path / "d", per_class=(12, 12, 4))
+    write_folder(tmp_path / "d", per_class=(12, 12, 4), size=(80, 96))
     argv = ["train", "--data", str(tmp_path / "d"), "--depth", "8", "--widths", "4,8,16"]
     argv += ["--epochs", "1", "--threads", "1", "--quiet", "--out", str(tmp_path / "run")]
     assert main(argv) == 0
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.count("plan from the data") == 1
-    assert "--val-split 0.2" in log and "--stem-type conv7x7_maxpool" in log
+    assert "--val-split 0.2" in log and "--input-size 32x38" in log
     assert "--class-weights balanced" in log  # 12 vs 3 training images: unbalanced
     saved = (tmp_path / "run" / "config.yaml").read_text()
-    assert "stem_type: conv7x7_maxpool" in saved and "auto: false" in saved
+    assert "image_size:\n  - 32\n  - 38" in saved and "auto: false" in saved
 
 
 def test_plan_keep_must_name_config_keys():
