@@ -290,3 +290,27 @@ def test_resume_of_an_older_run_plans_nothing(tmp_path):
     config = cli_config("--resume", str(run))
     planned, plan = dp.plan_run(config, facts())
     assert plan.choices == [], plan.lines()
+
+
+def test_class_weights_reach_the_training_loss(tmp_path):
+    from resnetv2.engine import train
+
+    write_folder(tmp_path / "d", per_class=(16, 4), size=(8, 8))
+    losses = {}
+    for mode in ("none", "balanced"):
+        config = apply_overrides(
+            load_recipe("images"),
+            {
+                "data.source": str(tmp_path / "d"),
+                "data.val_split": 0.25,
+                "model.depth": 8,
+                "model.options": {"widths": [4, 8, 16]},
+                "train.epochs": 1,
+                "train.threads": 1,
+                "train.deterministic": True,
+                "train.class_weights": mode,
+            },
+        )
+        result = train(config, out=tmp_path / mode, progress=False, quiet=True)
+        losses[mode] = result.history[0]["train_loss"]
+    assert losses["none"] != pytest.approx(losses["balanced"], rel=1e-4)

@@ -463,14 +463,14 @@ def _facts_line(facts: DataFacts) -> str:
     )
 
 
-def class_weight_tensor(mode: str, train_labels, num_classes: int):
+def class_weight_tensor(mode: str, train_labels, num_classes: int, *, device=None):
     """The cross-entropy's ``weight`` for ``train.class_weights`` (``None`` for ``none``)."""
     if mode == "none":
         return None
     import torch
 
     counts = torch.bincount(train_labels.long(), minlength=num_classes).tolist()
-    return torch.tensor(balanced_class_weights(counts), dtype=torch.float32)
+    return torch.tensor(balanced_class_weights(counts), dtype=torch.float32, device=device)
 
 
 __all__ = [

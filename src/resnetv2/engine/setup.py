@@ -74,10 +74,8 @@ def build_run(trainer: Trainer) -> None:
     trainer.data = data
     trainer.log.info("data: %s", data.summary())
     trainer.class_weights = class_weight_tensor(
-        cfg.train.class_weights, data.train_labels, data.num_classes
+        cfg.train.class_weights, data.train_labels, data.num_classes, device=trainer.device
     )
-    if trainer.class_weights is not None:
-        trainer.class_weights = trainer.class_weights.to(trainer.device)
     if not finetuning and t.memory_check:  # refuse what cannot fit, before allocating
         preflight_training(cfg, data, trainer.device, trainer.ctx.world_size, amp=trainer.amp)
     model, finetune_groups = model_setup.build_model(
