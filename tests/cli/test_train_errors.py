@@ -8,8 +8,6 @@ import torch
 from PIL import Image
 
 from resnetv2.cli import main
-from resnetv2.cli.train import flag_words
-from resnetv2.engine.data import config_words
 
 TINY = ["--depth", "8", "--widths", "4,8,16", "--threads", "1", "--quiet", "--epochs", "1"]
 
@@ -106,6 +104,9 @@ def test_mixed_sizes_warning_names_the_flag(tmp_path, capsys):
 
 
 def test_flag_words_leave_named_flags_alone():
+    from resnetv2.cli.train import flag_words
+    from resnetv2.engine.data import config_words
+
     assert flag_words("set data.channels (--channels)") == "set data.channels (--channels)"
     assert (
         flag_words("data.batch_size must be >= 1") == "--batch-size (data.batch_size) must be >= 1"
