@@ -94,3 +94,14 @@ def test_corrupt_weights_file_is_a_clean_error(tmp_path, capsys):
     code = main(["predict", str(bad), "x.png"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("resnetv2 predict: error:")
+
+
+@pytest.mark.parametrize("as_run", [False, True])
+def test_swapped_arguments_say_the_weights_come_first(weights, images, as_run, capsys):
+    """``predict FOLDER RUN``: the order to use, not "no such checkpoint file: FOLDER"."""
+    given = weights.parent if as_run else weights  # a run folder holds model.safetensors
+    code = main(["predict", str(images), str(given)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "the run or weights come first" in err
+    assert f"resnetv2 predict {given} {images}" in err

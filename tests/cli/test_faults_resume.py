@@ -186,8 +186,8 @@ def exit_code(argv):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--seed", "1180591620717411303424"], "train.seed is out of range"),
-        (["--seed", "-3"], "train.seed must be in 0.."),
+        (["--seed", "1180591620717411303424"], "--seed (train.seed) is out of range"),
+        (["--seed", "-3"], "--seed (train.seed) must be in 0.."),
         (["--epochs", "1e29"], "invalid int value"),
         (["--amp", "maybe"], "invalid choice"),
     ],

@@ -149,6 +149,7 @@ def _load(args):
     from resnetv2.predict import Predictor
 
     device = resolve_device(args.device)  # a missing device fails before any file is read
+    _check_order(args.weights, args.inputs)
     try:
         return Predictor.from_weights(
             args.weights,
@@ -162,6 +163,27 @@ def _load(args):
         )
     except CheckpointError as exc:
         raise ResNetV2Error(str(exc)) from None
+
+
+def _is_weights(path: str) -> bool:
+    """A ``.safetensors`` file, or a folder holding the run's ``model.safetensors``."""
+    from resnetv2.loading import RUN_WEIGHTS
+
+    p = Path(path)
+    return (p.is_file() and p.suffix == ".safetensors") or (p / RUN_WEIGHTS).is_file()
+
+
+def _check_order(weights: str, inputs: list[str]) -> None:
+    """Refuse ``predict IMAGES RUN`` (the arguments swapped) with the order to use, before
+    the first argument is read as weights and reported as a missing checkpoint."""
+    if _is_weights(weights):
+        return
+    found = [i for i in inputs if _is_weights(i)]
+    if found:
+        raise ResNetV2Error(
+            f"the run or weights come first, then the images: got {weights!r} first and the "
+            f"weights {found[0]!r} after it; use `resnetv2 predict {found[0]} {weights}`"
+        )
 
 
 def _format_of(out: Path | None) -> str:

@@ -48,7 +48,16 @@ def config_choices(key: str) -> tuple[Any, ...]:
 _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--data", "data.source", {"metavar": "SRC", "help": "digits, cifar10, cifar100 or DIR"}),
     ("--val-data", "data.val_data", {"metavar": "DIR", "help": "separate validation folder"}),
-    ("--val-split", "data.val_split", {"type": float, "metavar": "F", "help": "val fraction"}),
+    (
+        "--val-split",
+        "data.val_split",
+        {
+            "type": float,
+            "metavar": "F",
+            "help": "val fraction (a folder with neither this nor --val-data: 0.2 below "
+            "1,000 images, else 0.1)",
+        },
+    ),
     ("--data-dir", "data.data_dir", {"metavar": "DIR", "help": "where CIFAR archives live"}),
     (
         "--cache-dir",
@@ -61,7 +70,8 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         {
             "type": input_size,
             "metavar": "N|HxW",
-            "help": "resize to N×N or HxW (default: the recipe's or the weights')",
+            "help": "resize to N×N or HxW (default: the weights', else planned from the "
+            "images: large photos get 128 px and the ImageNet stem)",
         },
     ),
     (
@@ -78,7 +88,16 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
             "help": "alternate: each image mirrored on alternate epochs (airbench)",
         },
     ),
-    ("--batch-size", "data.batch_size", {"type": int, "metavar": "B", "help": "global batch"}),
+    (
+        "--batch-size",
+        "data.batch_size",
+        {
+            "type": int,
+            "metavar": "B",
+            "help": "global batch (default: the recipe's, smaller on small folders, lr scaled "
+            "with it)",
+        },
+    ),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
     ("--optimizer", "optim.name", {"choices": config_choices("optim.name")}),
     ("--lr", "optim.lr", {"type": float, "help": "base (peak) learning rate"}),
@@ -135,6 +154,14 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         {
             "choices": config_choices("train.val_tta"),
             "help": "validate each epoch with test-time augmentation (flip: image + mirror)",
+        },
+    ),
+    (
+        "--class-weights",
+        "train.class_weights",
+        {
+            "choices": config_choices("train.class_weights"),
+            "help": "balanced: weight the loss by inverse class frequency (unbalanced data)",
         },
     ),
     ("--channels-last", "train.channels_last", {"choices": config_choices("train.channels_last")}),
@@ -221,7 +248,9 @@ def register(subparsers) -> None:
         help="train a network (default: the digits recipe)",
         description="Train a recipe (or a config file) into a run folder, or resume one. With "
         "no arguments: the digits recipe into a fresh runs/digits-<time> folder. Flags override "
-        "the recipe's values.",
+        "the recipe's values. For a folder of images the input size and stem, batch size and "
+        "lr, validation split and fine-tuning lr are planned from the images (reasons in "
+        "train.log); a flag you pass always wins.",
         epilog=f"Recipes: {', '.join(list_recipes())}. See docs/training.md.",
     )
     source = parser.add_mutually_exclusive_group()
@@ -372,6 +401,7 @@ def build_config(args: argparse.Namespace):
             config = config_from_dict(data, check_spec=False)
         if options:
             overrides["model.options"] = {**config.model.options, **options}
+    overrides["plan.keep"] = _kept_keys(args, overrides, options)
     return apply_overrides(config, overrides)
 
 
@@ -388,8 +418,48 @@ def _nesterov_follows(config, overrides: dict[str, Any]) -> None:
         overrides["optim.nesterov"] = False
 
 
+def _kept_keys(args: argparse.Namespace, overrides: dict[str, Any], options) -> list[str] | None:
+    """The config keys the data plan must leave alone (engine/data_plan.py): every flag
+    given, and with ``--config FILE`` (or ``--resume RUN``: its config.yaml) every key the
+    file sets (its own ``plan.keep`` too)."""
+    keys = {key for key, value in overrides.items() if value is not None}
+    keys |= {f"model.options.{name}" for name in options}
+    keys |= {f"model.{name}" for name in ("preset", "depth") if getattr(args, name) is not None}
+    path = args.config or (args.resume and _resume_config_path(args.resume))
+    if path:
+        from resnetv2.config.yamlfile import read_yaml_file
+
+        data = read_yaml_file(path) or {}
+        keys |= set(_dotted_keys(data))
+        keys |= set((data.get("plan") or {}).get("keep") or [])
+    keys.discard("model")
+    return sorted(keys) or None
+
+
+def _dotted_keys(data: Any, prefix: str = "") -> list[str]:
+    if not isinstance(data, dict) or not data:
+        return [prefix] if prefix else []
+    out = []
+    for key, value in data.items():
+        out += _dotted_keys(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+def flag_words(message: str) -> str:
+    """``message`` with each config key it names also named by its flag, the flag first:
+    ``data.val_split must be …`` → ``--val-split (data.val_split) must be …``. Keys whose
+    flag the message already names are left as they are."""
+    import re
+
+    for flag, key, *_ in _FLAGS + _SWITCHES + _OFF_SWITCHES:
+        if flag not in message:
+            message = re.sub(rf"(?<![\w.(-]){re.escape(key)}(?![\w])", f"{flag} ({key})", message)
+    return message
+
+
 def run(args: argparse.Namespace) -> int:
     from resnetv2.engine import NonFiniteLossError, TrainingInterrupted, train
+    from resnetv2.errors import ResNetV2Error
 
     if isinstance(args.depth, list):
         return run_sweep(args, run, build_config)
@@ -400,8 +470,8 @@ def run(args: argparse.Namespace) -> int:
     # the first start their budget when they start.
     started = now() if _START_COUNTED else now() - process_age()
     _START_COUNTED = True
-    config = build_config(args)
     try:
+        config = build_config(args)
         result = train(
             config,
             started=started,
@@ -417,6 +487,11 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         print(f"resnetv2 train: error: {exc}", file=sys.stderr)
         return 1
+    except ResNetV2Error as exc:  # in the command line's words: flags, with their keys
+        words = flag_words(str(exc))
+        if words == str(exc):
+            raise
+        raise ResNetV2Error(words) from None
     if result.results.get("world_size", 1) == 1 or _is_main():
         print(f"run folder: {result.run_dir}")
     return 0

@@ -217,6 +217,8 @@ class TrainSection:
     convention, the new batch's weight; ``null``: 0.1); airbench uses 0.4.
     ``memory_check`` refuses a run whose estimated memory exceeds the device's available
     memory before anything is allocated (:mod:`resnetv2.memory.preflight`).
+    ``class_weights: balanced`` weights the training cross-entropy by inverse class frequency
+    (``n / (classes × n_class)``) for unbalanced data.
     """
 
     epochs: int = 10
@@ -241,6 +243,22 @@ class TrainSection:
     threads: int | None = None
     checkpoint_activations: int | str | None = None
     memory_check: bool = True
+    class_weights: Literal["none", "balanced"] = "none"
+
+
+@dataclass
+class PlanSection:
+    """Planning from the data (:mod:`resnetv2.engine.data_plan`, docs/training.md).
+
+    For a folder source, ``auto`` chooses the input size and stem, batch size and lr, a
+    validation split and fine-tuning learning rates from the images, with reasons in
+    ``train.log``; the keys in ``keep`` (dotted, e.g. ``data.batch_size``) are never changed:
+    the command line lists there every flag given, and with ``--config FILE`` every key the
+    file sets. A run's saved config has ``auto: false``: its values are the plan's.
+    """
+
+    auto: bool = True
+    keep: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -253,6 +271,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainSection = field(default_factory=TrainSection)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    plan: PlanSection = field(default_factory=PlanSection)
     name: str = "custom"
     description: str = ""
 

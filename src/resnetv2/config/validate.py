@@ -293,6 +293,12 @@ def _check_ranges(config: TrainConfig) -> None:
     if es is not None:
         need(es.patience >= 0, "callbacks.early_stopping.patience must be >= 0")
     need(config.callbacks.keep_checkpoints >= 1, "callbacks.keep_checkpoints must be >= 1")
+    sections = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in config.plan.keep:
+        need(
+            key.split(".")[0] in sections,
+            f"plan.keep: {short_repr(key)} is not a config key (section.key, e.g. data.batch_size)",
+        )
     from resnetv2.options import OPTION_NAMES
 
     for key in config.model.options:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from resnetv2.data.names import printable_name
+from resnetv2.data.resize import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS  # re-exported
 from resnetv2.data.resize import Interpolation, resize_pil, scaled_target
 from resnetv2.errors import DataError
 
@@ -41,8 +43,6 @@ IMAGE_EXTENSIONS = frozenset(
 )
 """File name endings (lower case) that folder scans treat as images."""
 
-DEFAULT_MAX_PIXELS = 89_478_485
-"""Pixel limit per image: Pillow's own default (``Image.MAX_IMAGE_PIXELS``, ~0.25 GiB RGB)."""
 
 DEFAULT_BACKGROUND = (255, 255, 255)
 """Colour that transparent pixels are composited onto: white (see ``docs/data.md``)."""
@@ -172,8 +172,6 @@ def decode_image(
 def _name_the_file(caught: list[warnings.WarningMessage], path: str) -> None:
     """Warn again with the file's name: Pillow's own warnings ("Corrupt EXIF data…") do not
     say which of thousands of files they are about. Repeats are shown once."""
-    from resnetv2.data.folders import printable_name  # folders imports this module
-
     for message in dict.fromkeys(str(w.message) for w in caught):
         category = next(w.category for w in caught if str(w.message) == message)
         warnings.warn(f"{printable_name(path)}: {message}", category, stacklevel=3)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resnetv2.data.decode import IMAGE_EXTENSIONS
+from resnetv2.data.names import is_utf8_name as is_utf8_name  # re-exported
+from resnetv2.data.names import printable_name as printable_name  # re-exported
 from resnetv2.errors import DataError
 
 
@@ -66,37 +68,6 @@ class SkippedFileWarning(UserWarning):
     """Entries of a data folder that were left out: not regular files (FIFOs, sockets,
     devices), names that are not valid UTF-8, or symlinks that lead to another class or back
     into the dataset."""
-
-
-def printable_name(name: str) -> str:
-    """``name`` as valid, printable UTF-8 that stands for this one name only.
-
-    Undecodable bytes (kept by Python as surrogates) become ``\\xNN``, control characters
-    their escapes (``\\n``, ``\\t``, ``\\x7f``) and a backslash is always doubled
-    (``\\\\``): the file ``new<LF>line.jpg`` shows as ``new\\nline.jpg`` and a
-    file literally named ``new\\nline.jpg`` as ``new\\\\nline.jpg`` — never the same text.
-    Printable names without a backslash (the usual case) are shown as they are.
-    """
-    if name.isprintable() and "\\" not in name:
-        return name
-    return "".join(_escaped(ch) for ch in name)
-
-
-def _escaped(ch: str) -> str:
-    code = ord(ch)
-    if ch == "\\":
-        return "\\\\"
-    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode keeps it
-        return f"\\x{code - 0xDC00:02x}"
-    return ch if ch.isprintable() else repr(ch)[1:-1]
-
-
-def is_utf8_name(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _inside(path: str, folder: str) -> bool:

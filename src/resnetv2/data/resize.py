@@ -79,9 +79,13 @@ def resize_pil(
     return img.crop((left, top, left + size[1], top + size[0]))
 
 
-def _max_cover_pixels() -> int:
-    from resnetv2.data.decode import DEFAULT_MAX_PIXELS  # decode imports this module
+#: Pixel limit per image: Pillow's own default (``Image.MAX_IMAGE_PIXELS``, ~0.25 GiB RGB),
+#: also the most pixels a resize's covering image may have. Defined here, below the
+#: decoder, which re-exports it.
+DEFAULT_MAX_PIXELS = 89_478_485
 
+
+def _max_cover_pixels() -> int:
     return DEFAULT_MAX_PIXELS
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any
 
 from resnetv2.config import DataConfig
@@ -22,28 +23,87 @@ def load_training_data(config: DataConfig, *, seed: int = 0, progress: bool = Tr
     as a :class:`resnetv2.data.DataBundle`; data-layer errors become :class:`DataError`."""
     from resnetv2.data import load_data
 
+    caught: list[warnings.WarningMessage] = []
     try:
-        return load_data(
-            config.source,
-            val_dir=config.val_data,
-            val_split=config.val_split,
-            seed=seed,
-            image_size=tuple(config.image_size)
-            if isinstance(config.image_size, list)
-            else config.image_size,
-            channels=config.channels,
-            mean=config.mean,
-            std=config.std,
-            data_dir=config.data_dir,
-            download=config.download,
-            progress=progress,
-            cache=config.cache,
-            cache_dir=config.cache_dir,
-        )
-    except ResNetV2Error:
-        raise
+        check_validation_source(config)
+        with warnings.catch_warnings(record=True) as caught:  # noqa: F841 - read in finally
+            warnings.simplefilter("always")
+            bundle = load_data(
+                config.source,
+                val_dir=config.val_data,
+                val_split=config.val_split,
+                seed=seed,
+                image_size=tuple(config.image_size)
+                if isinstance(config.image_size, list)
+                else config.image_size,
+                channels=config.channels,
+                mean=config.mean,
+                std=config.std,
+                data_dir=config.data_dir,
+                download=config.download,
+                progress=progress,
+                cache=config.cache,
+                cache_dir=config.cache_dir,
+            )
+    except ResNetV2Error as exc:
+        if config_words(str(exc)) == str(exc):
+            raise
+        raise DataError(config_words(str(exc))) from None
     except (ValueError, TypeError, RuntimeError, FileNotFoundError, NotADirectoryError) as exc:
-        raise DataError(f"data: {exc}") from exc
+        raise DataError(f"data: {config_words(str(exc))}") from exc
+    finally:
+        for w in caught:  # the data layer's warnings, re-issued in the config's words
+            warnings.warn_explicit(config_words(str(w.message)), w.category, w.filename, w.lineno)
+    return bundle
+
+
+#: The data layer's Python argument names, as the command line and the config name them.
+_CONFIG_WORDS = [
+    (r"\bpass image_size\b", "pass --input-size (data.image_size)"),
+    (r"\bimage_size\b(?= must| \d)", "--input-size (data.image_size)"),
+    (r"\bsource=", "--data (data.source) "),
+    (r"\bval_dir=", "--val-data (data.val_data) "),
+    (r"\bval_split\b(?= must)", "--val-split (data.val_split)"),
+    (r"\(download=True\)", "(data.download: true)"),
+]
+
+
+def config_words(message: str) -> str:
+    """A data-layer message (``load_data``'s argument names) in the flags' and the config's
+    words: ``pass image_size`` → ``pass --input-size (data.image_size)``."""
+    import re
+
+    for pattern, words in _CONFIG_WORDS:
+        message = re.sub(pattern, words, message)
+    return message
+
+
+def check_validation_source(config: DataConfig) -> None:
+    """Refuse validation settings that do not fit the source, in the config's (and flags')
+    words: a folder needs exactly one of ``val_data``/``val_split`` (the data plan gives it a
+    split when neither is set), a built-in dataset cannot take a validation folder."""
+    from resnetv2.data.load import BUILTIN_DATASETS
+
+    given = "--val-data (data.val_data)"
+    if config.val_data is not None and config.source in BUILTIN_DATASETS:
+        raise DataError(
+            f"{given} applies to folder sources only, not {config.source!r}; use "
+            "--val-split (data.val_split) to hold out part of its training set"
+        )
+    if config.val_data is not None and config.val_split is not None:
+        raise DataError(
+            f"{given} and --val-split (data.val_split) are both set; give one: a validation "
+            "folder or a fraction of the training folder"
+        )
+    neither = config.val_data is None and config.val_split is None
+    if neither and config.source not in BUILTIN_DATASETS and os.path.isdir(config.source):
+        from resnetv2.data.folders import scan_class_folders
+
+        scan_class_folders(config.source)  # what is wrong with the folder itself comes first
+        raise DataError(
+            f"the folder {config.source} needs validation data: pass --val-split F "
+            f"(data.val_split, e.g. 0.1) or {given.replace('(', 'DIR (', 1)}"
+        )
 
 
 def record_data_identity(config, *, resuming: bool, force: bool, log) -> Any:

@@ -28,6 +28,7 @@ from resnetv2.engine.data import (
     make_loaders,
     record_data_identity,
 )
+from resnetv2.engine.data_plan import class_weight_tensor, plan_for_run
 from resnetv2.engine.ema import build_averager
 from resnetv2.engine.optim import build_optimizer
 from resnetv2.engine.precision import choose_precision
@@ -64,6 +65,10 @@ def build_run(trainer: Trainer) -> None:
         cfg = trainer.config = model_setup.resumed_preprocessing(cfg, trainer.run_dir)
     # The seed again: building the pretrained model may have drawn random numbers.
     torch.manual_seed(t.seed)
+    if trainer._data is None:  # engine/data_plan.py; the same plan again on a resume
+        cfg = trainer.config = plan_for_run(
+            cfg, device=trainer.device, log=trainer.log, world_size=trainer.ctx.world_size
+        )
     if trainer._data is None:  # absolute paths + fingerprint in config.yaml; checked on resume
         cfg = trainer.config = record_data_identity(
             cfg, resuming=trainer.resuming, force=trainer.resume_force, log=trainer.log
@@ -97,6 +102,9 @@ def build_run(trainer: Trainer) -> None:
         else:  # no budget: the recipe's own depth and options, and config.yaml says so
             cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, by_budget=[]))
         trainer.config = cfg
+    trainer.class_weights = class_weight_tensor(
+        cfg.train.class_weights, data.train_labels, data.num_classes, device=trainer.device
+    )
     if not finetuning and t.memory_check:  # refuse what cannot fit, before allocating
         preflight_training(cfg, data, trainer.device, trainer.ctx.world_size, amp=trainer.amp)
     model, finetune_groups = model_setup.build_model(

@@ -150,7 +150,12 @@ class Trainer(TrainerStateMixin):
                 lr = self.lr.apply(self.optimizer, self.global_step)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                     logits = model(images)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=t.label_smoothing)
+                loss = F.cross_entropy(
+                    logits.float(),
+                    labels,
+                    weight=self.class_weights,
+                    label_smoothing=t.label_smoothing,
+                )
                 if self.global_step % check_every == 0 or self.ctx.enabled:
                     self._check_loss(loss, epoch, lr)
                 self.optimizer.zero_grad(set_to_none=True)
