@@ -353,7 +353,7 @@ def test_thin_image_size_in_a_config_is_refused_before_allocating(
     )
     out = tmp_path / "run"
     assert main(["train", "--config", str(config), *TINY, "--out", str(out)]) == 2
-    one_line_error("data.image_size 1x10000", "longer side may be at most 9,459")
+    one_line_error("(data.image_size) 1x10000", "longer side may be at most 9,459")
     assert not out.exists()
 
 

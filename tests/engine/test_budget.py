@@ -277,3 +277,20 @@ def test_a_long_epoch_is_replanned_before_it_ends(clock):
         if planner.after_step(step) and planner.planned_steps < 0.8 * first:
             replanned_at = step
     assert replanned_at is not None and replanned_at - 200 <= 2 * planner.replan_every()
+
+
+def test_a_sudden_slow_down_is_replanned_within_seconds(clock):
+    planner = BudgetPlanner(
+        1000.0, steps_per_epoch=10_000, max_steps=10**6, batch_size=64, num_val=100, started=clock()
+    )
+    planner.begin_session(0)
+    for step in range(1, 201):
+        planner.after_step(step)
+    first = planner.planned_steps
+    clock.step = 2.0  # 40x slower at once: the step-count trigger alone would wait minutes
+    step, waited = 200, 0.0
+    while planner.planned_steps >= 0.5 * first:
+        step += 1
+        planner.after_step(step)
+        waited += clock.step
+    assert waited <= planner.replan_seconds + 3 * clock.step

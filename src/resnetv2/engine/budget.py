@@ -58,6 +58,7 @@ class BudgetPlanner:
         batch_size, num_val: for the first plan's validation estimate (a forward pass costs
             about a third of a training step).
         started: :func:`now` at which this session's clock starts (default: now).
+        time_triggers: also re-plan when :attr:`replan_seconds` passed since the last plan.
     """
 
     WARMUP_STEPS = 3
@@ -78,6 +79,7 @@ class BudgetPlanner:
         batch_size: int,
         num_val: int,
         started: float | None = None,
+        time_triggers: bool = True,
     ) -> None:
         self.budget = float(budget)
         self.steps_per_epoch = max(1, steps_per_epoch)
@@ -85,6 +87,8 @@ class BudgetPlanner:
         self.batch_size = max(1, batch_size)
         self.num_val = num_val
         self.session_start = now() if started is None else started
+        #: Re-plan on elapsed time too (off under torchrun: processes must agree on when).
+        self.time_triggers = time_triggers
         self.elapsed_before = 0.0
         self._last = self.session_start
         self.planned_steps: int | None = None
@@ -150,22 +154,31 @@ class BudgetPlanner:
         self._session_steps += 1
         self._epoch_steps += 1
         self._epoch_time += seconds
+        self._since_steps += 1
+        self._since_time += seconds
         if self._session_steps > self.WARMUP_STEPS:
             self._warm_steps += 1
             self._warm_time += seconds
-            self._since_steps += 1
-            self._since_time += seconds
         if self.planned_steps is None:
             if self._session_steps >= self._first_plan_step:
                 self.step_seconds = self._warm_time / max(self._warm_steps, 1)
                 self.plan(global_step)
                 return True
             return False
-        if global_step - self._plan_step >= self.replan_every() and self._since_steps >= 5:
+        due = global_step - self._plan_step >= self.replan_every()
+        if self.time_triggers and self._since_time >= self.replan_seconds:
+            due = True  # a sudden slow-down: do not wait for the step count
+        if due and self._since_steps >= 3:
             self.step_seconds = self._since_time / self._since_steps
             self.plan(global_step)
             return True
         return False
+
+    @property
+    def replan_seconds(self) -> float:
+        """Wall time between plans inside an epoch (single process): 1 % of the budget, at
+        most 30 s. A step count alone would wait minutes after a 10× slow-down."""
+        return min(30.0, self.budget / 100)
 
     def replan_every(self) -> int:
         """Steps between plans inside an epoch: a fiftieth of the plan, at least 10."""

@@ -143,6 +143,7 @@ def build_run(trainer: Trainer) -> None:
             batch_size=cfg.data.batch_size,
             num_val=data.num_val,
             started=trainer.clock_started,
+            time_triggers=not trainer.ctx.enabled,
         )
     trainer.tuning = _tune(trainer, model, cfg, data)
     trainer.forward_model = _forward_model(trainer, model, compile=t.compile)
