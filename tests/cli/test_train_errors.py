@@ -35,19 +35,18 @@ def refused(argv, capsys) -> str:
     [
         (["--val-split", "1.5"], "--val-split (data.val_split) must be a fraction in (0, 1)"),
         (["--val-split", "0"], "--val-split (data.val_split)"),
-        (["--batch-size", "0"], "--batch-size (data.batch_size) must be >= 1"),
+        (["--batch-size", "0"], "--batch-size (data.batch_size) must be an integer in 1.."),
         (["--epochs", "0"], "--epochs (train.epochs) must be in 1.."),
-        (["--workers", "-1"], "--workers (data.workers) must be >= 0"),
+        (["--workers", "-1"], "--workers (data.workers) must be an integer in 0.."),
         (["--lr", "-1"], "--lr (optim.lr) must be a positive number"),
         (["--momentum", "1.5"], "--momentum (optim.momentum) must be in [0, 1)"),
         (["--weight-decay", "-1"], "--weight-decay (optim.weight_decay) must be >= 0"),
         (["--label-smoothing", "1"], "--label-smoothing (train.label_smoothing)"),
         (["--grad-clip", "0"], "--grad-clip (train.grad_clip) must be > 0"),
         (["--ema-decay", "1"], "--ema-decay (train.ema_decay) must be in (0, 1)"),
-        (["--threads", "0"], "--threads (train.threads) must be >= 1"),
+        (["--threads", "0"], "--threads (train.threads) must be an integer in 1.."),
         (["--warmup-epochs", "-1"], "--warmup-epochs (schedule.warmup_epochs) must be >= 0"),
         (["--keep-checkpoints", "0"], "--keep-checkpoints (callbacks.keep_checkpoints)"),
-        (["--input-size", "10000"], "--input-size (data.image_size) 10000x10000 is"),
         (
             ["--backbone-lr-scale", "0.5"],
             "--freeze (model.freeze) and --backbone-lr-scale (model.backbone_lr_scale) "

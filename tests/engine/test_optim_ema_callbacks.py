@@ -139,7 +139,7 @@ def test_norm_bias_lr_scale_flag_and_range(tmp_path, capsys):
     with pytest.raises(ConfigError, match="optim.norm_bias_lr_scale"):
         apply_overrides(load_recipe("digits"), {"optim.norm_bias_lr_scale": 0.0})
     assert main(["train", "--norm-bias-lr-scale", "-1", "--out", str(tmp_path / "r")]) == 2
-    assert "optim.norm_bias_lr_scale must be in (0, 10000]" in capsys.readouterr().err
+    assert "(optim.norm_bias_lr_scale) must be in (0, 10000]" in capsys.readouterr().err
 
 
 def test_lookahead_pulls_weights_and_bn_statistics_back_every_k_steps():
