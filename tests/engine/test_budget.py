@@ -57,8 +57,15 @@ def test_bad_durations_name_the_flag_and_the_forms(text):
 
 
 # ---------------------------------------------------------------------------- the plan
-def _simulate(planner: BudgetPlanner, clock: FakeClock, *, slow_from: int | None = None):
-    """Drive the planner like the trainer does; return the steps run."""
+def _simulate(
+    planner: BudgetPlanner,
+    clock: FakeClock,
+    *,
+    slow_from: int | None = None,
+    checkpoint_cost: float | None = None,
+):
+    """Drive the planner like the trainer does (with checkpoints of ``checkpoint_cost``
+    seconds when given); return the steps run."""
     step = 0
     planner.begin_session(0)
     while planner.planned_steps is None or step < planner.planned_steps:
@@ -72,6 +79,10 @@ def _simulate(planner: BudgetPlanner, clock: FakeClock, *, slow_from: int | None
             planner.begin_validation()
             planner.end_validation()
             planner.end_epoch(step)
+            if checkpoint_cost is not None:
+                planner.begin_checkpoint()
+                clock.t += checkpoint_cost
+                planner.end_checkpoint()
     return step
 
 
@@ -237,26 +248,11 @@ def test_resuming_a_plain_run_with_more_epochs_stretches_its_schedule(tmp_path, 
     assert len(lrs) == 4 and lrs[1] > 0.5 * lrs[0] and lrs[2] > 0.1 * lrs[0]
 
 
-def test_a_checkpoint_cost_is_budgeted(monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(budget, "now", clock)
+def test_a_checkpoint_cost_is_budgeted(clock):
     planner = BudgetPlanner(
         60.0, steps_per_epoch=50, max_steps=10**6, batch_size=64, num_val=300, started=clock()
     )
-    step = 0
-    planner.begin_session(0)
-    while planner.planned_steps is None or step < planner.planned_steps:
-        step += 1
-        planner.after_step(step)
-        if planner.planned_steps is not None and step >= planner.planned_steps:
-            break
-        if step % 50 == 0:
-            planner.begin_validation()
-            planner.end_validation()
-            planner.end_epoch(step)
-            planner.begin_checkpoint()
-            clock.t += 2.0  # a slow disk: every checkpoint costs 2 s
-            planner.end_checkpoint()
+    _simulate(planner, clock, checkpoint_cost=2.0)  # a slow disk: every checkpoint costs 2 s
     used = clock.t - 1000.0 + clock.val + 2.0  # the last epoch's validation and checkpoint
     assert used + planner.finish_seconds <= 60.0 + clock.step
 

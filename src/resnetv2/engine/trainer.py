@@ -209,19 +209,13 @@ class Trainer(TrainerStateMixin):
         before = self.budget.planned_steps
         if self.budget.after_step(self.global_step):
             self._agree_on_plan()
-            first = before is None and self._fresh_plan()
+            first = before is None and self._budget_from_start
             self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=first)
             planned = self.budget.planned_steps
             if before is None or abs(planned - before) > 0.02 * max(before, 1):
                 self.log.info("%s", self.budget.describe())
             self.timer.epochs = self._epochs_label()
         return self._budget_done()
-
-    def _fresh_plan(self) -> bool:
-        """Whether a first plan may set the schedule's length outright: only when the run
-        started from step 0 under this budget (a budget added on resume stretches what is
-        left of the schedule instead, from where the run is)."""
-        return self._budget_from_start
 
     def _agree_on_plan(self) -> None:
         """Every process adopts the shortest plan, so all stop at the same step."""
@@ -231,7 +225,7 @@ class Trainer(TrainerStateMixin):
 
     def _budget_replan(self, epoch: int) -> None:
         """Re-plan at an epoch end from this epoch's measured times (rest of schedule only)."""
-        first = self.budget.planned_steps is None and self._fresh_plan()
+        first = self.budget.planned_steps is None and self._budget_from_start
         self.budget.end_epoch(self.global_step)
         self._agree_on_plan()
         self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=first)
@@ -383,6 +377,9 @@ class Trainer(TrainerStateMixin):
         if not self.resuming:
             log_run_start(self)
         if self.budget is not None:
+            # A first plan may set the schedule's length outright only when the run started
+            # from step 0 under this budget; a budget added on resume stretches what is left
+            # of the schedule instead, from where the run is.
             self._budget_from_start = self.global_step == 0 or self.budget.plans > 0
             self.budget.begin_session(self.global_step)
         stopped_early = False
