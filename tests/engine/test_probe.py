@@ -105,3 +105,28 @@ def test_a_run_records_the_probe_and_a_resume_keeps_its_choice(tmp_path, make_co
     tuning = json.loads((tmp_path / "r" / "results.json").read_text())["tuning"]
     assert tuning["channels_last"] is False and tuning["threads"] == 1
     assert result.results["tuning"] == tuning
+
+
+def test_the_probe_does_not_start_a_warm_up_step_that_would_end_past_its_limit(monkeypatch):
+    """On a fake clock each step takes 0.2 s and the limit is 0.5 s: two warm-up steps end at
+    0.4 s and a third would end at 0.6 s, so the probe stops after two, within its limit."""
+    clock = [0.0]
+
+    class FakeTime:
+        @staticmethod
+        def perf_counter():
+            return clock[0]
+
+    def step(*args, **kwargs):
+        clock[0] += 0.2
+        return 0.2
+
+    monkeypatch.setattr(probe, "time", FakeTime)
+    monkeypatch.setattr(probe, "timed_step", step)
+    model = create_model(8, widths=(4, 8, 16), num_classes=3)
+    options = [Setting(True, 1), Setting(False, 1), Setting(True, 2)]
+    result = probe.probe(
+        model, options[0], options, batch_shape=(8, 3, 16, 16), num_classes=3, amp=False, limit=0.5
+    )
+    assert clock[0] == pytest.approx(0.4)  # two steps taken, not three
+    assert result.seconds <= 0.5 and result.chosen == options[0] and result.skipped is not None

@@ -223,6 +223,10 @@ def probe(
         try:
             warm: dict[Setting, float] = {}
             for s in options:  # first steps: allocation, kernel selection
+                # A warm-up step costs about what the slowest so far did: stop before one
+                # that would end past the limit, not after it.
+                if warm and time.perf_counter() - started + max(warm.values()) > limit:
+                    break
                 warm[s] = step(s)
                 if expected_steps is not None:
                     limit = min(limit, PROBE_SHARE * expected_steps * min(warm.values()))
