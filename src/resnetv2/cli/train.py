@@ -23,6 +23,7 @@ from resnetv2.config import list_recipes
 from resnetv2.config.sections import TrainConfig
 from resnetv2.data.augment import AUGMENTATIONS
 from resnetv2.memory import parse_checkpoint_segments
+from resnetv2.optimizers import OPTIMIZERS, takes
 
 
 def _segments(text: str) -> int | str:
@@ -99,7 +100,8 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
-    ("--optimizer", "optim.name", {"choices": config_choices("optim.name")}),
+    # The registry's live key view: an optimiser registered later is a choice.
+    ("--optimizer", "optim.name", {"choices": OPTIMIZERS.keys()}),
     ("--lr", "optim.lr", {"type": float, "help": "base (peak) learning rate"}),
     ("--momentum", "optim.momentum", {"type": float}),
     ("--weight-decay", "optim.weight_decay", {"type": float}),
@@ -414,7 +416,7 @@ def _nesterov_follows(config, overrides: dict[str, Any]) -> None:
         return
     name = config.optim.name if name is None else name
     momentum = config.optim.momentum if momentum is None else momentum
-    if config.optim.nesterov and (name != "sgd" or momentum == 0):
+    if config.optim.nesterov and (not takes(name, "nesterov") or momentum == 0):
         overrides["optim.nesterov"] = False
 
 

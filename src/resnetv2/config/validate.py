@@ -13,6 +13,7 @@ from resnetv2.config.sections import ConfigError, TrainConfig
 from resnetv2.config.yamlfile import short_repr
 from resnetv2.errors import suggest
 from resnetv2.limits import MAX_BATCH_SIZE, MAX_THREADS, MAX_WORKERS, check_count
+from resnetv2.optimizers import OPTIMIZERS, takes, taking
 
 
 def _type_name(tp: Any) -> str:
@@ -163,6 +164,19 @@ def augment_choices() -> tuple[str, ...]:
     return ("auto", *AUGMENTATIONS)
 
 
+def _check_choice(value: str, choices, where: str) -> None:
+    """Refuse a name that is not one of ``choices`` (a registry's keys) as a ``Literal``
+    field is refused, "did you mean" included."""
+    _convert(value, Literal[tuple(choices)], where)
+
+
+def _or_list(names: list[str]) -> str:
+    """``a, b or c`` (``none`` for no names)."""
+    if len(names) <= 1:
+        return names[0] if names else "none"
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def _check_image_size(size: int | list[int]) -> None:
     """The decoder's size rule (:func:`resnetv2.data.load.check_image_size`) at validation,
     before a run folder or any buffer exists."""
@@ -181,7 +195,8 @@ def _check_ranges(config: TrainConfig) -> None:
 
     d, o, s, t = config.data, config.optim, config.schedule, config.train
     # Refused here, before any data is read, with "did you mean" (a Literal's check).
-    _convert(d.augment, Literal[augment_choices()], "data.augment")
+    _check_choice(d.augment, augment_choices(), "data.augment")
+    _check_choice(o.name, OPTIMIZERS, "optim.name")
     # The bounds every command shares (resnetv2.limits): the same values as predict's flags.
     check_count("data.batch_size", d.batch_size, 1, MAX_BATCH_SIZE, ConfigError)
     if d.eval_batch_size is not None:
@@ -200,11 +215,14 @@ def _check_ranges(config: TrainConfig) -> None:
     )
     need(len(o.betas) == 2, f"optim.betas must have two numbers, got {o.betas}")
     need(
-        not o.nesterov or (o.name == "sgd" and o.momentum > 0),
-        "optim.nesterov needs optim.name sgd with momentum > 0; set optim.nesterov: false "
-        "(train --no-nesterov)",
+        not o.nesterov or (takes(o.name, "nesterov") and o.momentum > 0),
+        f"optim.nesterov needs optim.name {_or_list(taking('nesterov'))} with momentum > 0; "
+        "set optim.nesterov: false (train --no-nesterov)",
     )
-    need(o.amsgrad is False or o.name in ("adam", "adamw"), "optim.amsgrad needs adam or adamw")
+    need(
+        o.amsgrad is False or takes(o.name, "amsgrad"),
+        f"optim.amsgrad needs {_or_list(taking('amsgrad'))}",
+    )
     need(1 <= t.epochs <= MAX_EPOCHS, f"train.epochs must be in 1..{MAX_EPOCHS:,}, got {t.epochs}")
     if t.time is not None:
         from resnetv2.config.duration import parse_duration
