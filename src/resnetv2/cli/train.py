@@ -22,6 +22,7 @@ from resnetv2.cli.sweep import accept_depth_list, run_sweep
 from resnetv2.config import list_recipes
 from resnetv2.config.sections import TrainConfig
 from resnetv2.data.augment import AUGMENTATIONS
+from resnetv2.lr_schedules import SCHEDULES
 from resnetv2.memory import parse_checkpoint_segments
 from resnetv2.optimizers import OPTIMIZERS, takes
 
@@ -100,7 +101,7 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
-    # The registry's live key view: an optimiser registered later is a choice.
+    # The registries' live key views: an optimiser or schedule registered later is a choice.
     ("--optimizer", "optim.name", {"choices": OPTIMIZERS.keys()}),
     ("--lr", "optim.lr", {"type": float, "help": "base (peak) learning rate"}),
     ("--momentum", "optim.momentum", {"type": float}),
@@ -110,11 +111,7 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         "optim.norm_bias_lr_scale",
         {"type": float, "metavar": "X", "help": "lr of norm scales/shifts and biases = X * lr"},
     ),
-    (
-        "--schedule",
-        "schedule.name",
-        {"choices": config_choices("schedule.name")},
-    ),
+    ("--schedule", "schedule.name", {"choices": SCHEDULES.keys()}),
     ("--warmup-epochs", "schedule.warmup_epochs", {"type": float}),
     (
         "--epochs",

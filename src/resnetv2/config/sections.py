@@ -158,7 +158,8 @@ class ScheduleConfig:
     ``plateau`` (also usable with any name) multiplies the lr when a metric stalls.
     """
 
-    name: Literal["constant", "cosine", "linear", "multistep", "onecycle", "plateau"] = "cosine"
+    #: A schedule of the registry (checked against :data:`resnetv2.lr_schedules.SCHEDULES`).
+    name: str = "cosine"
     warmup_epochs: float = 0.0
     warmup: Literal["linear", "constant"] = "linear"
     warmup_lr: float | None = None
