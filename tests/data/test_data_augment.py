@@ -172,3 +172,31 @@ def test_cutout_preset_is_standard_then_the_square():
     assert not torch.equal(out, shifted)
     differs = (out != shifted).any(1)  # [B, H, W]: only inside the square
     assert (out[:, :, :, :][differs[:, None].expand_as(out)] == 0).all()
+
+
+def test_a_registered_preset_is_applied_and_accepted_by_the_config(monkeypatch):
+    """Adding a preset is one entry in ``AUGMENTATIONS``: ``augment_batch`` and
+    ``augment_pixels`` dispatch through it, ``flip='alternate'`` follows its ``flips``, and
+    the config accepts its name."""
+    from resnetv2.config import config_from_dict
+    from resnetv2.data.augment import Augmentation, augment_pixels, check_flip
+
+    seen = []
+
+    def invert(batch, generator, fill, flips):
+        seen.append((batch.dtype, fill, flips))
+        return 255 - batch
+
+    monkeypatch.setitem(AUGMENTATIONS, "invert", Augmentation(invert, resamples=True))
+    batch = _batch()
+    assert torch.equal(augment_batch(batch, "invert", _gen(0), fill=7), 255 - batch)
+    out = augment_pixels(batch, "invert", _gen(0))
+    assert out.dtype == torch.float32 and torch.equal(out, 255 - batch.float())
+    assert seen == [(torch.uint8, 7, None), (torch.float32, 0.0, None)]
+    with pytest.raises(ValueError, match="needs an augmentation that flips"):
+        check_flip("alternate", "invert")
+    monkeypatch.setitem(AUGMENTATIONS, "invert", Augmentation(invert, flips=True))
+    assert check_flip("alternate", "invert") == "alternate"
+
+    config = {"model": {"depth": 8}, "data": {"augment": "invert"}}
+    assert config_from_dict(config).data.augment == "invert"

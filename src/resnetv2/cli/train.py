@@ -22,7 +22,9 @@ from resnetv2.cli.sweep import accept_depth_list, run_sweep
 from resnetv2.config import list_recipes
 from resnetv2.config.sections import TrainConfig
 from resnetv2.data.augment import AUGMENTATIONS
+from resnetv2.lr_schedules import SCHEDULES
 from resnetv2.memory import parse_checkpoint_segments
+from resnetv2.optimizers import OPTIMIZERS, takes
 
 
 def _segments(text: str) -> int | str:
@@ -99,7 +101,8 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "loader workers"}),
-    ("--optimizer", "optim.name", {"choices": config_choices("optim.name")}),
+    # The registries' live key views: an optimiser or schedule registered later is a choice.
+    ("--optimizer", "optim.name", {"choices": OPTIMIZERS.keys()}),
     ("--lr", "optim.lr", {"type": float, "help": "base (peak) learning rate"}),
     ("--momentum", "optim.momentum", {"type": float}),
     ("--weight-decay", "optim.weight_decay", {"type": float}),
@@ -108,11 +111,7 @@ _FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         "optim.norm_bias_lr_scale",
         {"type": float, "metavar": "X", "help": "lr of norm scales/shifts and biases = X * lr"},
     ),
-    (
-        "--schedule",
-        "schedule.name",
-        {"choices": config_choices("schedule.name")},
-    ),
+    ("--schedule", "schedule.name", {"choices": SCHEDULES.keys()}),
     ("--warmup-epochs", "schedule.warmup_epochs", {"type": float}),
     (
         "--epochs",
@@ -414,7 +413,7 @@ def _nesterov_follows(config, overrides: dict[str, Any]) -> None:
         return
     name = config.optim.name if name is None else name
     momentum = config.optim.momentum if momentum is None else momentum
-    if config.optim.nesterov and (name != "sgd" or momentum == 0):
+    if config.optim.nesterov and (not takes(name, "nesterov") or momentum == 0):
         overrides["optim.nesterov"] = False
 
 

@@ -120,7 +120,8 @@ class OptimConfig:
     and Page's ResNet-9 train BatchNorm biases at 64× the lr; :mod:`resnetv2.engine.optim`).
     """
 
-    name: Literal["sgd", "adamw", "adam"] = "sgd"
+    #: An optimiser of the registry (checked against :data:`resnetv2.optimizers.OPTIMIZERS`).
+    name: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = False
@@ -157,7 +158,8 @@ class ScheduleConfig:
     ``plateau`` (also usable with any name) multiplies the lr when a metric stalls.
     """
 
-    name: Literal["constant", "cosine", "linear", "multistep", "onecycle", "plateau"] = "cosine"
+    #: A schedule of the registry (checked against :data:`resnetv2.lr_schedules.SCHEDULES`).
+    name: str = "cosine"
     warmup_epochs: float = 0.0
     warmup: Literal["linear", "constant"] = "linear"
     warmup_lr: float | None = None

@@ -9,10 +9,12 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
-from resnetv2.config.sections import ConfigError, TrainConfig
+from resnetv2.config.sections import ConfigError, ScheduleConfig, TrainConfig
 from resnetv2.config.yamlfile import short_repr
 from resnetv2.errors import suggest
 from resnetv2.limits import MAX_BATCH_SIZE, MAX_THREADS, MAX_WORKERS, check_count
+from resnetv2.lr_schedules import SCHEDULES
+from resnetv2.optimizers import OPTIMIZERS, takes, taking
 
 
 def _type_name(tp: Any) -> str:
@@ -163,6 +165,35 @@ def augment_choices() -> tuple[str, ...]:
     return ("auto", *AUGMENTATIONS)
 
 
+def _check_choice(value: str, choices, where: str) -> None:
+    """Refuse a name that is not one of ``choices`` (a registry's keys) as a ``Literal``
+    field is refused, "did you mean" included."""
+    _convert(value, Literal[tuple(choices)], where)
+
+
+def _or_list(names: list[str]) -> str:
+    """``a, b or c`` (``none`` for no names)."""
+    if len(names) <= 1:
+        return names[0] if names else "none"
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _time_needs_progress() -> str:
+    """Why ``--time`` refuses a schedule that follows the validation metric, naming those it
+    can plan (the default first)."""
+    planned = sorted(
+        (name for name, entry in SCHEDULES.items() if entry.of_progress),
+        key=lambda name: name != ScheduleConfig.name,
+    )
+    metric = [f"schedule.name {n}" for n, entry in SCHEDULES.items() if not entry.of_progress]
+    return (
+        "--time (train.time) plans the learning-rate schedule as a function of progress; "
+        f"reduce-on-plateau ({' / '.join([*metric, 'schedule.plateau'])}) follows the "
+        "validation metric instead and cannot be planned: use --schedule "
+        f"{_or_list(planned)} with --time"
+    )
+
+
 def _check_image_size(size: int | list[int]) -> None:
     """The decoder's size rule (:func:`resnetv2.data.load.check_image_size`) at validation,
     before a run folder or any buffer exists."""
@@ -181,7 +212,9 @@ def _check_ranges(config: TrainConfig) -> None:
 
     d, o, s, t = config.data, config.optim, config.schedule, config.train
     # Refused here, before any data is read, with "did you mean" (a Literal's check).
-    _convert(d.augment, Literal[augment_choices()], "data.augment")
+    _check_choice(d.augment, augment_choices(), "data.augment")
+    _check_choice(o.name, OPTIMIZERS, "optim.name")
+    _check_choice(s.name, SCHEDULES, "schedule.name")
     # The bounds every command shares (resnetv2.limits): the same values as predict's flags.
     check_count("data.batch_size", d.batch_size, 1, MAX_BATCH_SIZE, ConfigError)
     if d.eval_batch_size is not None:
@@ -200,24 +233,21 @@ def _check_ranges(config: TrainConfig) -> None:
     )
     need(len(o.betas) == 2, f"optim.betas must have two numbers, got {o.betas}")
     need(
-        not o.nesterov or (o.name == "sgd" and o.momentum > 0),
-        "optim.nesterov needs optim.name sgd with momentum > 0; set optim.nesterov: false "
-        "(train --no-nesterov)",
+        not o.nesterov or (takes(o.name, "nesterov") and o.momentum > 0),
+        f"optim.nesterov needs optim.name {_or_list(taking('nesterov'))} with momentum > 0; "
+        "set optim.nesterov: false (train --no-nesterov)",
     )
-    need(o.amsgrad is False or o.name in ("adam", "adamw"), "optim.amsgrad needs adam or adamw")
+    need(
+        o.amsgrad is False or takes(o.name, "amsgrad"),
+        f"optim.amsgrad needs {_or_list(taking('amsgrad'))}",
+    )
     need(1 <= t.epochs <= MAX_EPOCHS, f"train.epochs must be in 1..{MAX_EPOCHS:,}, got {t.epochs}")
     if t.time is not None:
         from resnetv2.config.duration import parse_duration
 
         t.time = parse_duration(t.time)
-        sched = config.schedule
-        need(
-            sched.name != "plateau" and sched.plateau is None,
-            "--time (train.time) plans the learning-rate schedule as a function of progress; "
-            "reduce-on-plateau (schedule.name plateau / schedule.plateau) follows the "
-            "validation metric instead and cannot be planned: use --schedule cosine, "
-            "linear, onecycle, multistep or constant with --time",
-        )
+        if not SCHEDULES[s.name].of_progress or s.plateau is not None:
+            raise ConfigError(_time_needs_progress())
     need(
         0 <= t.seed <= MAX_SEED,
         f"train.seed must be in 0..{MAX_SEED} (2**63 - 1), got {short_repr(t.seed)}",

@@ -45,7 +45,7 @@ Flips (``flip``, the presets that flip: ``standard``, ``cutout``, ``seed``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -54,23 +54,62 @@ import torch.nn.functional as F
 from resnetv2.data.rng import generator_for
 from resnetv2.errors import DataError
 
-AUGMENTATIONS = ("standard", "cutout", "seed", "digits", "none")
-"""Names of the augmentation presets."""
+
+@dataclass(frozen=True)
+class Augmentation:
+    """One preset of :data:`AUGMENTATIONS`."""
+
+    #: ``apply(batch, generator, fill, flips) -> batch``, as :func:`augment_batch` describes.
+    apply: Callable[..., torch.Tensor]
+    #: Whether it mirrors images, and so whether ``flip='alternate'`` applies to it.
+    flips: bool = False
+    #: Whether it interpolates: :func:`augment_pixels` then hands it float32 pixels.
+    resamples: bool = False
+
+
+def _none(batch, generator, fill, flips):
+    return batch
+
+
+def _standard(batch, generator, fill, flips):
+    return pad_crop_flip(batch, generator, padding=STANDARD_PADDING, fill=fill, flips=flips)
+
+
+def _cutout(batch, generator, fill, flips):
+    return cutout(_standard(batch, generator, fill, flips), generator, CUTOUT_SIZE, fill=fill)
+
+
+def _seed(batch, generator, fill, flips):
+    return random_affine(batch, generator, SEED_AFFINE, flips=flips)
+
+
+def _digits(batch, generator, fill, flips):
+    return random_affine(batch, generator, DIGITS_AFFINE, flips=flips)
+
+
+AUGMENTATIONS: dict[str, Augmentation] = {
+    "standard": Augmentation(_standard, flips=True),
+    "cutout": Augmentation(_cutout, flips=True),
+    "seed": Augmentation(_seed, flips=True, resamples=True),
+    "digits": Augmentation(_digits, resamples=True),
+    "none": Augmentation(_none),
+}
+"""The augmentation presets: name → :class:`Augmentation`. The config's ``data.augment``
+values and the CLI's ``--augment`` choices are its keys."""
 
 FLIP_MODES = ("random", "alternate")
 """How the flipping presets choose which images to mirror (see the module docstring)."""
-
-FLIPPING = ("standard", "cutout", "seed")
-"""The presets that mirror images, and so the ones ``flip='alternate'`` applies to."""
 
 
 def check_flip(flip: str, augment: str) -> str:
     """``flip`` if it is a mode that ``augment`` can use, else a :class:`DataError`."""
     if flip not in FLIP_MODES:
         raise DataError(f"unknown flip mode {flip!r}; valid: {', '.join(FLIP_MODES)}")
-    if flip == "alternate" and augment not in FLIPPING:
+    entry = AUGMENTATIONS.get(augment)
+    if flip == "alternate" and not (entry is not None and entry.flips):
+        flipping = [name for name, a in AUGMENTATIONS.items() if a.flips]
         raise DataError(
-            f"flip 'alternate' needs an augmentation that flips ({', '.join(FLIPPING)}); "
+            f"flip 'alternate' needs an augmentation that flips ({', '.join(flipping)}); "
             f"augment {augment!r} never mirrors an image"
         )
     return flip
@@ -145,13 +184,7 @@ def augment_batch(
     random draw (:func:`alternating_flips`)."""
     check_augmentation(name)
     _check_batch(batch)
-    if name == "none":
-        return batch
-    if name in ("standard", "cutout"):
-        batch = pad_crop_flip(batch, generator, padding=STANDARD_PADDING, fill=fill, flips=flips)
-        return cutout(batch, generator, CUTOUT_SIZE, fill=fill) if name == "cutout" else batch
-    affine = SEED_AFFINE if name == "seed" else DIGITS_AFFINE
-    return random_affine(batch, generator, affine, flips=flips)
+    return AUGMENTATIONS[name].apply(batch, generator, fill, flips)
 
 
 def augment_pixels(
@@ -165,15 +198,14 @@ def augment_pixels(
     """Augment uint8 0..255 ``[B, C, H, W]`` pixels before normalisation: the one recipe step
     that the cached loader (per batch) and the streaming loader (per sample) both call.
 
-    ``standard`` and ``cutout`` fill with ``fill`` and stay uint8; the affine presets resample in float32
-    and return float32 (not rounded), so their black or edge fills stay in image space.
+    ``standard`` and ``cutout`` fill with ``fill`` and stay uint8; the presets that resample
+    (the affine ones) get float32 and return float32 (not rounded), so their black or edge
+    fills stay in image space.
     """
     check_augmentation(name)
-    if name == "none":
-        return images
-    if name in ("standard", "cutout"):
-        return augment_batch(images, name, generator, fill=fill, flips=flips)
-    return augment_batch(images.to(torch.float32), name, generator, flips=flips)
+    if AUGMENTATIONS[name].resamples:
+        images = images.to(torch.float32)
+    return augment_batch(images, name, generator, fill=fill, flips=flips)
 
 
 def _check_batch(batch: torch.Tensor) -> None:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from resnetv2.config import OptimConfig
+from resnetv2.optimizers import OPTIMIZERS
 
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
@@ -92,9 +93,13 @@ def param_groups(
 def build_optimizer(
     model: nn.Module, config: OptimConfig, *, finetune_groups: list[dict] | None = None
 ) -> torch.optim.Optimizer:
-    """SGD (momentum, optional Nesterov), AdamW, or Adam (optionally AMSGrad, as in the seed
-    tutorial). With Adam the decay is L2 added to the gradient; with AdamW it is decoupled.
-    ``finetune_groups``: see :func:`param_groups`."""
+    """The ``torch.optim`` class that :data:`resnetv2.optimizers.OPTIMIZERS` names for
+    ``config.name``, given the entry's options from ``config`` (SGD: momentum, optionally
+    Nesterov; AdamW and Adam: betas, eps, AMSGrad). With Adam the decay is L2 added to the
+    gradient; with AdamW it is decoupled. ``finetune_groups``: see :func:`param_groups`."""
+    entry = OPTIMIZERS.get(config.name)
+    if entry is None:  # config validation prevents this
+        raise ValueError(f"unknown optimizer {config.name!r}; valid: {', '.join(OPTIMIZERS)}")
     groups = param_groups(
         model,
         config.weight_decay,
@@ -104,10 +109,10 @@ def build_optimizer(
     )
     for group in groups:
         group["lr"] = config.lr * group["lr_scale"]
-    if config.name == "sgd":
-        return torch.optim.SGD(
-            groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov
-        )
-    betas = (float(config.betas[0]), float(config.betas[1]))
-    cls = torch.optim.AdamW if config.name == "adamw" else torch.optim.Adam
-    return cls(groups, lr=config.lr, betas=betas, eps=config.eps, amsgrad=config.amsgrad)
+    options = {name: _option_value(getattr(config, name)) for name in entry.options}
+    return getattr(torch.optim, entry.torch_class)(groups, lr=config.lr, **options)
+
+
+def _option_value(value):
+    """A config value as ``torch.optim`` takes it: lists (``betas``) as tuples of floats."""
+    return tuple(float(v) for v in value) if isinstance(value, list) else value

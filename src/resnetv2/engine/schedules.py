@@ -1,21 +1,12 @@
 """Learning-rate schedules as pure functions of the optimiser step, plus reduce-on-plateau.
 
 A schedule that is a function of the global step needs no state of its own, so resuming at
-any step reproduces the learning rate exactly. Shapes:
-
-* ``multistep`` — He et al. 2016 (arXiv:1603.05027, §4.1 / 1512.03385 §4.2): lr ÷10 at 50 % and
-  75 % of training; for ResNet-1001 "we use 0.01 to warm up the training until the training
-  error is below 80 % (about 400 iterations), and then go back to 0.1" (``warmup: constant``).
-* ``cosine`` — SGDR without restarts (Loshchilov & Hutter 2017) after a linear warm-up
-  (Goyal et al. 2017).
-* ``linear`` — linear decay to ``min_lr`` (0 by default) at the last step, after the warm-up:
-  Li, Yumer & Ramanan 2020 ("Budgeted Training: Rethinking Deep Neural Network Training
-  Under Resource Constraints", ICLR, arXiv:1905.04753) found linear-to-zero the best schedule
-  for every fixed budget of epochs they tried, ahead of cosine and step decay.
-* ``onecycle`` — Smith & Topin 2018, as in PyTorch's ``OneCycleLR`` (and, with
-  ``anneal: linear``, the piecewise-linear schedule of the DAWNBench CIFAR-10 entries).
-* ``plateau`` — Keras' ``ReduceLROnPlateau``: a multiplier that shrinks when a monitored
-  metric stalls; it can sit on top of any schedule.
+any step reproduces the learning rate exactly. The shapes (``cosine``, ``linear``,
+``multistep``, ``onecycle``, ``constant``, ``plateau``) and what each is are in the registry,
+:data:`resnetv2.lr_schedules.SCHEDULES`; this module runs one: the warm-up, the re-plans of a
+``--time`` budget (:meth:`StepSchedule.replan`), and Keras' ``ReduceLROnPlateau``
+(:class:`ReduceOnPlateau`), a multiplier that shrinks when a monitored metric stalls and can
+sit on top of any schedule.
 """
 
 from __future__ import annotations
@@ -25,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resnetv2.config import PlateauConfig, ScheduleConfig
+from resnetv2.lr_schedules import SCHEDULES
 
 
 @dataclass
@@ -70,39 +62,18 @@ class StepSchedule:
     def __call__(self, step: int) -> float:
         step = self.position(step)  # type: ignore[assignment]
         c = self.config
+        schedule = SCHEDULES.get(c.name)
+        if schedule is None:  # config validation prevents this
+            raise ValueError(f"unknown schedule {c.name!r}")
         warmup_steps = round(c.warmup_epochs * self.steps_per_epoch)
         if self.max_warmup is not None:
             warmup_steps = min(warmup_steps, self.max_warmup)
-        if c.name != "onecycle" and step < warmup_steps:
+        if schedule.warmup and step < warmup_steps:
             start = c.warmup_lr if c.warmup_lr is not None else self.base_lr * 0.1
             if c.warmup == "constant":
                 return start
             return start + (self.base_lr - start) * step / warmup_steps
-        total = max(self.total_steps, 1)
-        if c.name in ("constant", "plateau"):
-            return self.base_lr
-        if c.name == "multistep":
-            done = step / total
-            passed = sum(1 for m in c.milestones if done >= m)
-            return self.base_lr * c.gamma**passed
-        if c.name in ("cosine", "linear"):
-            span = max(total - warmup_steps, 1)
-            t = min(max(step - warmup_steps, 0) / span, 1.0)
-            return _anneal(self.base_lr, c.min_lr, t, "linear" if c.name == "linear" else "cos")
-        if c.name == "onecycle":
-            peak = self.base_lr
-            low, end = peak / c.div_factor, peak / c.div_factor / c.final_div
-            up = max(c.pct_start * total, 1.0)
-            if step < up:
-                return _anneal(low, peak, step / up, c.anneal)
-            return _anneal(peak, end, min((step - up) / max(total - up, 1.0), 1.0), c.anneal)
-        raise ValueError(f"unknown schedule {c.name!r}")  # config validation prevents this
-
-
-def _anneal(start: float, end: float, t: float, how: str) -> float:
-    if how == "linear":
-        return start + (end - start) * t
-    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
+        return schedule.shape(c, self.base_lr, step, max(self.total_steps, 1), warmup_steps)
 
 
 class ReduceOnPlateau:
@@ -217,6 +188,6 @@ def build_lr_controller(
 ) -> LRController:
     schedule = StepSchedule(config, base_lr, epochs * steps_per_epoch, steps_per_epoch)
     plateau_cfg = config.plateau
-    if plateau_cfg is None and config.name == "plateau":
+    if plateau_cfg is None and not SCHEDULES[config.name].of_progress:
         plateau_cfg = PlateauConfig()
     return LRController(schedule, ReduceOnPlateau(plateau_cfg) if plateau_cfg else None)

@@ -8,6 +8,7 @@ constant calibrated on CPU measurements (``benchmarks/memory.py``, ``docs/bench-
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +22,36 @@ from resnetv2.memory.activations import (
     sqrt_segments,
     unit_weights,
 )
+from resnetv2.optimizers import OPTIMIZERS
 from resnetv2.spec import ResNetV2Spec
 
-#: Optimizer state per parameter, in parameter-sized buffers.
-OPTIMIZER_STATE = {"sgd": 1, "sgd_nomomentum": 0, "adam": 2, "adamw": 2, "none": 0}
+
+class _OptimizerState(Mapping[str, int]):
+    """Optimizer state per parameter, in parameter-sized buffers: each optimiser of the
+    registry (:data:`resnetv2.optimizers.OPTIMIZERS`, read when asked, so one registered
+    later counts too), then ``sgd_nomomentum`` and ``none``, which keep none."""
+
+    _STATELESS = ("sgd_nomomentum", "none")
+
+    def __getitem__(self, name: str) -> int:
+        if name in OPTIMIZERS:
+            return OPTIMIZERS[name].state_per_param
+        if name in self._STATELESS:
+            return 0
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*OPTIMIZERS, *(n for n in self._STATELESS if n not in OPTIMIZERS)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+#: Optimizer state per parameter, in parameter-sized buffers (a live view of the registry).
+OPTIMIZER_STATE: Mapping[str, int] = _OptimizerState()
 
 #: Transient feature maps alive during backward, in units of the largest activation map.
 WORKSPACE_MAPS = 3
@@ -149,7 +176,8 @@ def estimate_training_memory(
     ``checkpoint_segments``: ``None`` — no checkpointing; ``-1`` — every unit checkpointed;
     ``"sqrt"`` — ``round(√n)`` segments for ``n`` units; ``k > 0`` — ``k`` segments, cut as
     :func:`resnetv2.nn.recompute.enable_activation_checkpointing` cuts them.
-    ``optimizer``: ``sgd`` (momentum, one buffer per parameter), ``adamw``/``adam`` (two),
+    ``optimizer``: a name of :data:`OPTIMIZER_STATE`: ``sgd`` (momentum, one buffer per
+    parameter), ``adamw``/``adam`` (two), any other registered optimiser, or
     ``sgd_nomomentum``/``none`` (none).
     """
     size = check_request(batch_size, input_size, dtype_bytes)
