@@ -112,9 +112,7 @@ def load_data(
             raise DataError(f"val_dir applies to directory sources only, not {source!r}")
         if storage == "streaming":
             raise DataError(f"{source!r} is small and always held in memory; use storage='auto'")
-        bundle = _load_builtin(
-            source, val_split, seed, size, cfg.data_dir, cfg.download, mean, std
-        )
+        bundle = _load_builtin(source, val_split, seed, size, cfg.data_dir, cfg.download, mean, std)
     else:
         root = Path(source).expanduser()
         if not root.is_dir():
