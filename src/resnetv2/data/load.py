@@ -41,19 +41,19 @@ STATS_SAMPLE = 1000
 """Training files decoded to estimate mean/std on the streaming path."""
 
 
-#: ``load_data``'s keywords when it is given a source rather than a ``DataConfig``: the
-#: ``DataConfig`` field each one sets, and its default.
+#: The keywords ``load_data`` takes after a source, with their defaults: ``DataConfig``'s data
+#: fields (``val_dir`` is its ``val_data``).
 SOURCE_KEYWORDS = {
-    "val_dir": ("val_data", None),
-    "val_split": ("val_split", None),
-    "image_size": ("image_size", None),
-    "channels": ("channels", None),
-    "mean": ("mean", None),
-    "std": ("std", None),
-    "data_dir": ("data_dir", None),
-    "download": ("download", False),
-    "cache": ("cache", True),
-    "cache_dir": ("cache_dir", None),
+    "val_dir": None,
+    "val_split": None,
+    "image_size": None,
+    "channels": None,
+    "mean": None,
+    "std": None,
+    "data_dir": None,
+    "download": False,
+    "cache": True,
+    "cache_dir": None,
 }
 
 
@@ -164,10 +164,8 @@ def _settings(config: Any, fields: dict[str, Any]) -> Any:
     unknown = sorted(set(fields) - set(SOURCE_KEYWORDS))
     if unknown:
         raise TypeError(f"load_data() got an unexpected keyword argument {unknown[0]!r}")
-    values = {
-        field: fields.get(keyword, default) for keyword, (field, default) in SOURCE_KEYWORDS.items()
-    }
-    return SimpleNamespace(source=config, **values)
+    values = {**SOURCE_KEYWORDS, **fields}
+    return SimpleNamespace(source=config, val_data=values.pop("val_dir"), **values)
 
 
 def with_channels(bundle: DataBundle, channels: int, mean=None, std=None) -> DataBundle:
