@@ -12,7 +12,6 @@ archive's published md5.
 
 from __future__ import annotations
 
-import functools
 import os
 import pickle
 import tarfile
@@ -28,50 +27,17 @@ DEFAULT_DATA_DIR = Path.home() / ".cache" / "resnetv2" / "datasets"
 """Where CIFAR archives are looked for (and downloaded to) when no ``data_dir`` is given."""
 
 
-@dataclass(frozen=True)
-class CifarSpec:
-    """File layout of one CIFAR variant (taken from torchvision's class attributes)."""
-
-    name: str
-    folder: str
-    train_files: tuple[str, ...]
-    test_files: tuple[str, ...]
-    meta_file: str
-    meta_key: str
-    label_key: str
-    num_classes: int
-    url: str
-    archive: str
-    archive_md5: str
+#: Per variant: the torchvision dataset class whose attributes give the file layout, URL and
+#: archive md5; the key of the labels in a batch; the number of classes.
+_VARIANTS = {"cifar10": ("CIFAR10", "labels", 10), "cifar100": ("CIFAR100", "fine_labels", 100)}
+CIFAR_VARIANTS = tuple(_VARIANTS)
 
 
-def _spec(name: str, dataset: type, label_key: str, num_classes: int) -> CifarSpec:
-    return CifarSpec(
-        name=name,
-        folder=dataset.base_folder,
-        train_files=tuple(entry[0] for entry in dataset.train_list),
-        test_files=tuple(entry[0] for entry in dataset.test_list),
-        meta_file=dataset.meta["filename"],
-        meta_key=dataset.meta["key"],
-        label_key=label_key,
-        num_classes=num_classes,
-        url=dataset.url,
-        archive=dataset.filename,
-        archive_md5=dataset.tgz_md5,
-    )
+def _layout(name: str) -> type:
+    """torchvision's dataset class for ``name`` (imported only when CIFAR is used)."""
+    import torchvision.datasets
 
-
-CIFAR_VARIANTS = ("cifar10", "cifar100")
-
-
-@functools.cache
-def cifar_spec(name: str) -> CifarSpec:
-    """The layout of ``cifar10`` / ``cifar100`` (torchvision is imported only when needed)."""
-    from torchvision.datasets import CIFAR10, CIFAR100
-
-    if name == "cifar10":
-        return _spec("cifar10", CIFAR10, "labels", 10)
-    return _spec("cifar100", CIFAR100, "fine_labels", 100)
+    return getattr(torchvision.datasets, _VARIANTS[name][0])
 
 
 class CifarFormatError(DataError):
@@ -122,37 +88,37 @@ def read_cifar_pickle(path: str | os.PathLike) -> dict:
     return {key.decode("latin1") if isinstance(key, bytes) else key: v for key, v in loaded.items()}
 
 
-def _read_batch(path: Path, spec: CifarSpec) -> tuple[np.ndarray, np.ndarray]:
+def _read_batch(path: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    _, label_key, num_classes = _VARIANTS[name]
     batch = read_cifar_pickle(path)
-    data, labels = batch.get("data"), batch.get(spec.label_key)
+    data, labels = batch.get("data"), batch.get(label_key)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
         raise CifarFormatError(f"{path}: 'data' must be a uint8 array of shape [N, 3072]")
     if data.shape[1] != 3 * 32 * 32:
         raise CifarFormatError(f"{path}: 'data' rows have {data.shape[1]} values, not 3072")
     if not isinstance(labels, (list, np.ndarray)) or len(labels) != data.shape[0]:
-        raise CifarFormatError(f"{path}: {spec.label_key!r} must list one label per image")
+        raise CifarFormatError(f"{path}: {label_key!r} must list one label per image")
     labels = np.asarray(labels, dtype=np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() >= spec.num_classes):
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise CifarFormatError(
-            f"{path}: labels must lie in 0..{spec.num_classes - 1}, "
-            f"found {labels.min()}..{labels.max()}"
+            f"{path}: labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}"
         )
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def find_cifar_folder(spec: CifarSpec, data_dir: Path) -> Path | None:
-    """The extracted batch folder: ``data_dir/<folder>`` or ``data_dir`` itself."""
-    for candidate in (data_dir / spec.folder, data_dir):
-        if (candidate / spec.meta_file).is_file():
+def find_cifar_folder(layout: type, data_dir: Path) -> Path | None:
+    """The extracted batch folder: ``data_dir/<base_folder>`` or ``data_dir`` itself."""
+    for candidate in (data_dir / layout.base_folder, data_dir):
+        if (candidate / layout.meta["filename"]).is_file():
             return candidate
     return None
 
 
-def _missing_message(spec: CifarSpec, data_dir: Path, extra: str = "") -> str:
+def _missing_message(name: str, layout: type, data_dir: Path, extra: str = "") -> str:
     return (
-        f"{spec.name} not found in {data_dir}{extra}. Pass --data-dir DIR (data_dir=DIR) where "
-        f"DIR contains {spec.folder}/ (the extracted {spec.archive} from {spec.url}), "
-        f"or allow a download with --download (download=True)."
+        f"{name} not found in {data_dir}{extra}. Pass --data-dir DIR (data_dir=DIR) where "
+        f"DIR contains {layout.base_folder}/ (the extracted {layout.filename} from "
+        f"{layout.url}), or allow a download with --download (download=True)."
     )
 
 
@@ -167,12 +133,12 @@ def _extract_local_archive(archive: Path, data_dir: Path) -> None:
 
 def locate_cifar(name: str, data_dir: str | os.PathLike | None, download: bool) -> Path:
     """Find (or, with ``download=True``, fetch) the batch folder of ``name``."""
-    spec = cifar_spec(name)
+    layout = _layout(name)
     data_dir = Path(data_dir).expanduser() if data_dir is not None else DEFAULT_DATA_DIR
-    folder = find_cifar_folder(spec, data_dir)
+    folder = find_cifar_folder(layout, data_dir)
     if folder is not None:
         return folder
-    archive = data_dir / spec.archive
+    archive = data_dir / layout.filename
     if archive.is_file():
         _extract_local_archive(archive, data_dir)
     elif download:
@@ -180,15 +146,15 @@ def locate_cifar(name: str, data_dir: str | os.PathLike | None, download: bool) 
 
         try:
             download_and_extract_archive(
-                spec.url, str(data_dir), filename=spec.archive, md5=spec.archive_md5
+                layout.url, str(data_dir), filename=layout.filename, md5=layout.tgz_md5
             )
         except Exception as exc:  # network and checksum failures alike
             raise RuntimeError(
-                _missing_message(spec, data_dir, f" and downloading it failed ({exc})")
+                _missing_message(name, layout, data_dir, f" and downloading it failed ({exc})")
             ) from exc
-    folder = find_cifar_folder(spec, data_dir)
+    folder = find_cifar_folder(layout, data_dir)
     if folder is None:
-        raise FileNotFoundError(_missing_message(spec, data_dir))
+        raise FileNotFoundError(_missing_message(name, layout, data_dir))
     return folder
 
 
@@ -209,27 +175,27 @@ def load_cifar(
     """Load ``cifar10`` or ``cifar100`` (official train and test splits)."""
     if name not in CIFAR_VARIANTS:
         raise DataError(f"unknown CIFAR variant {name!r}; valid: {', '.join(CIFAR_VARIANTS)}")
-    spec = cifar_spec(name)
+    layout = _layout(name)
     folder = locate_cifar(name, data_dir, download)
 
-    def read_split(files: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    def read_split(files: list) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = [], []
-        for file in files:
+        for file, _md5 in files:
             path = folder / file
             if not path.is_file():
-                raise FileNotFoundError(f"{spec.name}: batch file {path} is missing")
-            batch_images, batch_labels = _read_batch(path, spec)
+                raise FileNotFoundError(f"{name}: batch file {path} is missing")
+            batch_images, batch_labels = _read_batch(path, name)
             images.append(batch_images)
             labels.append(batch_labels)
         return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
-    train_images, train_labels = read_split(spec.train_files)
-    test_images, test_labels = read_split(spec.test_files)
-    meta = read_cifar_pickle(folder / spec.meta_file)
-    names = meta.get(spec.meta_key)
-    if not isinstance(names, list) or len(names) != spec.num_classes:
-        raise CifarFormatError(
-            f"{folder / spec.meta_file}: {spec.meta_key!r} must list {spec.num_classes} names"
-        )
+    train_images, train_labels = read_split(layout.train_list)
+    test_images, test_labels = read_split(layout.test_list)
+    meta_file, meta_key = layout.meta["filename"], layout.meta["key"]
+    num_classes = _VARIANTS[name][2]
+    meta = read_cifar_pickle(folder / meta_file)
+    names = meta.get(meta_key)
+    if not isinstance(names, list) or len(names) != num_classes:
+        raise CifarFormatError(f"{folder / meta_file}: {meta_key!r} must list {num_classes} names")
     class_names = [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
     return CifarArrays(train_images, train_labels, test_images, test_labels, class_names)

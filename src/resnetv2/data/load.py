@@ -1,4 +1,5 @@
-"""``load_data``: the one entry point from a source name or folder to a :class:`DataBundle`."""
+"""``load_data``: the one entry point from a ``DataConfig`` (or a source name or folder) to a
+:class:`DataBundle`."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import dataclasses
 import math
 import os
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,6 +26,9 @@ from resnetv2.data.split import check_fraction, stratified_split
 from resnetv2.data.stats import ChannelHistogram, check_mean_std, compute_mean_std
 from resnetv2.errors import DataError
 
+if TYPE_CHECKING:
+    from resnetv2.config import DataConfig
+
 BUILTIN_DATASETS = ("digits", "cifar10", "cifar100")
 """Source names that ``load_data`` knows without a folder."""
 
@@ -36,52 +41,58 @@ STATS_SAMPLE = 1000
 """Training files decoded to estimate mean/std on the streaming path."""
 
 
+#: The keywords ``load_data`` takes after a source, with their defaults: ``DataConfig``'s data
+#: fields (``val_dir`` is its ``val_data``).
+SOURCE_KEYWORDS = {
+    "val_dir": None,
+    "val_split": None,
+    "image_size": None,
+    "channels": None,
+    "mean": None,
+    "std": None,
+    "data_dir": None,
+    "download": False,
+    "cache": True,
+    "cache_dir": None,
+}
+
+
 def load_data(
-    source: str | os.PathLike,
-    *,
-    val_dir: str | os.PathLike | None = None,
-    val_split: float | None = None,
+    config: DataConfig | str | os.PathLike | None = None,
     seed: int = 0,
-    image_size: int | Sequence[int] | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    cache: bool = True,
-    on_bad_image: str = "skip",
+    *,
+    progress: bool = True,
     storage: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    data_dir: str | os.PathLike | None = None,
-    download: bool = False,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
+    on_bad_image: str = "skip",
     decode_options: DecodeOptions | None = None,
-    progress: bool = True,
-    channels: int | None = None,
+    **fields: Any,
 ) -> DataBundle:
-    """Load ``source`` — ``'digits'``, ``'cifar10'``, ``'cifar100'`` or a class-folder
-    directory — into a :class:`DataBundle`.
+    """Load the data ``config`` describes into a :class:`DataBundle`.
 
-    Validation data: for a directory, either ``val_dir`` (a second class-folder tree with the
-    same classes) or ``val_split`` (a seeded stratified fraction of ``source``). ``digits``
-    uses a fixed stratified 80/20 split unless ``val_split`` is given; CIFAR uses the official
-    test set unless ``val_split`` is given. ``image_size`` (int or ``(H, W)``) resizes every
-    image; by default folder images keep the most common size. ``storage='auto'`` decodes
-    into memory when the data fit ``memory_budget`` bytes, otherwise streams from disk;
-    decoded folder data are cached on disk (``cache_dir``, default
-    :func:`~resnetv2.data.cached.default_cache_dir`, the user's cache folder; the data folder
-    itself is never written) unless ``cache=False``. CIFAR is looked
-    for in ``data_dir`` and downloaded only with ``download=True``. ``channels`` (1 or 3)
-    converts the images to grayscale or RGB (:mod:`resnetv2.data.channels`) before the
-    normalisation statistics are measured; by default the data keep their own channels.
+    ``config`` is a :class:`~resnetv2.config.DataConfig`, of which ``source``, ``val_data``,
+    ``val_split``, ``image_size``, ``channels``, ``mean``, ``std``, ``data_dir``,
+    ``download``, ``cache`` and ``cache_dir`` are read; or the source itself (``'digits'``,
+    ``'cifar10'``, ``'cifar100'`` or a class-folder directory) with those fields as keywords
+    (:data:`SOURCE_KEYWORDS`; ``val_dir`` sets ``val_data``; the source may be given as
+    ``source=``): ``load_data("/data/pets", val_split=0.1, seed=0)``.
+
+    Validation data: for a directory, either ``val_data`` (a second class-folder tree with the
+    same classes) or ``val_split`` (a ``seed``-ed stratified fraction of ``source``).
+    ``digits`` uses a fixed stratified 80/20 split unless ``val_split`` is given; CIFAR uses
+    the official test set unless ``val_split`` is given. ``image_size`` (int or ``(H, W)``)
+    resizes every image; by default folder images keep the most common size.
+    ``storage='auto'`` decodes into memory when the data fit ``memory_budget`` bytes,
+    otherwise streams from disk; decoded folder data are cached on disk (``cache_dir``,
+    default :func:`~resnetv2.data.cached.default_cache_dir`, the user's cache folder; the
+    data folder itself is never written) unless ``cache`` is false. CIFAR is looked for in
+    ``data_dir`` and downloaded only with ``download``. ``channels`` (1 or 3) converts the
+    images to grayscale or RGB (:mod:`resnetv2.data.channels`) before the normalisation
+    statistics are measured; by default the data keep their own channels.
     """
+    cfg = _settings(config, fields)
     check_on_bad_image(on_bad_image)
-    if check_channels(channels) is not None:
-        # Statistics must describe the converted images, so they are (re)made afterwards.
-        bundle = load_data(
-            source, val_dir=val_dir, val_split=val_split, seed=seed, image_size=image_size,
-            cache_dir=cache_dir, cache=cache, on_bad_image=on_bad_image, storage=storage,
-            memory_budget=memory_budget, data_dir=data_dir, download=download,
-            decode_options=decode_options, progress=progress,
-        )  # fmt: skip
-        return with_channels(bundle, channels, mean, std)
+    channels = check_channels(cfg.channels)
     if storage not in STORAGE_MODES:
         raise DataError(
             f"storage must be one of {', '.join(map(repr, STORAGE_MODES))}; got {storage!r}"
@@ -90,44 +101,71 @@ def load_data(
         raise DataError(
             f"memory_budget must be a number of bytes (int >= 0), got {memory_budget!r}"
         )
-    if val_split is not None:
-        val_split = check_fraction(val_split)
-    size = _parse_image_size(image_size)
-    options = decode_options or DecodeOptions()
+    val_split = check_fraction(cfg.val_split) if cfg.val_split is not None else None
+    size = _parse_image_size(cfg.image_size)
+    # With ``channels`` the statistics must describe the converted images: made afterwards.
+    mean, std = (cfg.mean, cfg.std) if channels is None else (None, None)
 
+    source = cfg.source
     if isinstance(source, str) and source in BUILTIN_DATASETS:
-        if val_dir is not None:
+        if cfg.val_data is not None:
             raise DataError(f"val_dir applies to directory sources only, not {source!r}")
         if storage == "streaming":
             raise DataError(f"{source!r} is small and always held in memory; use storage='auto'")
-        return _load_builtin(source, val_split, seed, size, data_dir, download, mean, std)
+        bundle = _load_builtin(source, val_split, seed, size, cfg.data_dir, cfg.download, mean, std)
+    else:
+        root = Path(source).expanduser()
+        if not root.is_dir():
+            raise DataError(
+                f"unknown data source {str(source)!r}: expected one of "
+                f"{', '.join(map(repr, BUILTIN_DATASETS))} or an existing folder of class "
+                "folders"
+            )
+        if (cfg.val_data is None) == (val_split is None):
+            raise DataError(
+                "a folder source needs exactly one of val_dir=<folder with the same class "
+                "folders> or val_split=<fraction, e.g. 0.1>"
+                + ("; got both" if cfg.val_data is not None else "")
+            )
+        cache_dir = None
+        if cfg.cache:
+            cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
+        bundle = _load_folder(
+            root,
+            Path(cfg.val_data).expanduser() if cfg.val_data is not None else None,
+            val_split=val_split,
+            seed=seed,
+            size=size,
+            cache_dir=cache_dir,
+            on_bad_image=on_bad_image,
+            storage=storage,
+            memory_budget=memory_budget,
+            mean=mean,
+            std=std,
+            options=decode_options or DecodeOptions(),
+            progress=progress,
+        )
+    return bundle if channels is None else with_channels(bundle, channels, cfg.mean, cfg.std)
 
-    root = Path(source).expanduser()
-    if not root.is_dir():
-        raise DataError(
-            f"unknown data source {str(source)!r}: expected one of "
-            f"{', '.join(map(repr, BUILTIN_DATASETS))} or an existing folder of class folders"
-        )
-    if (val_dir is None) == (val_split is None):
-        raise DataError(
-            "a folder source needs exactly one of val_dir=<folder with the same class folders> "
-            "or val_split=<fraction, e.g. 0.1>" + ("; got both" if val_dir is not None else "")
-        )
-    return _load_folder(
-        root,
-        Path(val_dir).expanduser() if val_dir is not None else None,
-        val_split=val_split,
-        seed=seed,
-        size=size,
-        cache_dir=(Path(cache_dir) if cache_dir is not None else None) if cache else False,
-        on_bad_image=on_bad_image,
-        storage=storage,
-        memory_budget=memory_budget,
-        mean=mean,
-        std=std,
-        options=options,
-        progress=progress,
-    )
+
+def _settings(config: Any, fields: dict[str, Any]) -> Any:
+    """``config`` itself, or the keyword form's source and keywords as its fields."""
+    if config is None:
+        if "source" not in fields:
+            raise TypeError("load_data() needs a DataConfig or a source")
+        config = fields.pop("source")
+    if not isinstance(config, (str, os.PathLike)):
+        if fields:
+            raise TypeError(
+                f"load_data() takes no {next(iter(fields))!r} with a DataConfig; set the "
+                "config's field instead"
+            )
+        return config
+    unknown = sorted(set(fields) - set(SOURCE_KEYWORDS))
+    if unknown:
+        raise TypeError(f"load_data() got an unexpected keyword argument {unknown[0]!r}")
+    values = {**SOURCE_KEYWORDS, **fields}
+    return SimpleNamespace(source=config, val_data=values.pop("val_dir"), **values)
 
 
 def with_channels(bundle: DataBundle, channels: int, mean=None, std=None) -> DataBundle:
@@ -159,6 +197,8 @@ def with_channels(bundle: DataBundle, channels: int, mean=None, std=None) -> Dat
 def _parse_image_size(image_size) -> tuple[int, int] | None:
     if image_size is None:
         return None
+    if isinstance(image_size, list):
+        image_size = tuple(image_size)
     values = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(values) != 2 or not all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
@@ -241,12 +281,6 @@ def _load_builtin(name, val_split, seed, size, data_dir, download, mean, std) ->
     )
 
 
-def _cache_folder(cache_dir) -> Path | None:
-    if cache_dir is False:
-        return None
-    return cache_dir if cache_dir is not None else default_cache_dir()
-
-
 def _load_folder(
     root: Path,
     val_root: Path | None,
@@ -299,7 +333,7 @@ def _load_folder(
             size=chosen_size,
             options=options,
             on_bad_image=on_bad_image,
-            cache_dir=_cache_folder(cache_dir),
+            cache_dir=cache_dir,
             progress=progress,
             desc=f"decoding {what} images",
         )

@@ -79,13 +79,21 @@ class ResumableLoader:
     position: int
     num_samples: int
     batch_size: int
+    shuffle: bool
     drop_last: bool
+    seed: int
 
     def __len__(self) -> int:
         """Batches per epoch (the last one partial unless ``drop_last``)."""
         if self.drop_last:
             return self.num_samples // self.batch_size
         return math.ceil(self.num_samples / self.batch_size)
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        """The sample order of ``epoch``: seeded per epoch when shuffling, else in order."""
+        if not self.shuffle:
+            return torch.arange(self.num_samples)
+        return torch.randperm(self.num_samples, generator=generator_for(self.seed, "order", epoch))
 
     def set_epoch(self, epoch: int) -> None:
         """Start ``epoch`` from its first batch (for trainers that count epochs themselves)."""
@@ -181,10 +189,7 @@ class TensorBatchLoader(ResumableLoader):
         return self._images.shape[0]
 
     def _order(self, epoch: int) -> torch.Tensor:
-        if not self.shuffle:
-            return torch.arange(self.num_samples, device=self.device)
-        order = torch.randperm(self.num_samples, generator=generator_for(self.seed, "order", epoch))
-        return order.to(self.device)
+        return super()._order(epoch).to(self.device)
 
     def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch ``index`` of ``epoch``, computed without touching the loader's position."""

@@ -7,10 +7,8 @@ applies a preset to a batch, this one to a batch of one image.
 Reproducibility does not rest on worker RNG state: each sample is augmented with a generator
 seeded from ``(seed, epoch, sample index)``, so different samples (and hence different
 workers) always get different augmentations, and the same seed reproduces them whatever the
-number of workers. The ``worker_init_fn`` additionally seeds Python's and NumPy's global RNGs
-per worker, for user transforms that use them. Batches are drawn by a seeded batch sampler
-that can start mid-epoch, so :class:`FileBatchLoader` resumes exactly, like
-:class:`~resnetv2.data.loaders.TensorBatchLoader`.
+number of workers. The epoch's batches come in a seeded order and can start mid-epoch, so
+:class:`FileBatchLoader` resumes exactly, like :class:`~resnetv2.data.loaders.TensorBatchLoader`.
 
 Bad files are not replaced by anything: under ``on_bad_image='skip'`` they are left out of
 their batch (which is then smaller) and summarised in one warning per epoch.
@@ -18,14 +16,11 @@ their batch (which is then smaller) and summarised in one warning per epoch.
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset
 
 from resnetv2.data.augment import (
     alternating_flips,
@@ -110,37 +105,6 @@ def collate_skipping_bad(items):
     return images, labels, errors
 
 
-def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: seed Python's and NumPy's global RNGs from the worker's torch seed
-    (which the DataLoader derives from its seeded generator and the worker id)."""
-    worker_seed = torch.initial_seed() % 2**32
-    random.seed(worker_seed)
-    np.random.seed(worker_seed)
-
-
-class _EpochBatchSampler:
-    """Index batches of one epoch in a seeded order, starting at batch ``start``."""
-
-    def __init__(self, order: list[int], batch_size: int, drop_last: bool, start: int):
-        self.order, self.batch_size, self.drop_last, self.start = (
-            order,
-            batch_size,
-            drop_last,
-            start,
-        )
-
-    def _count(self) -> int:
-        n = len(self.order)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
-    def __len__(self) -> int:
-        return max(0, self._count() - self.start)
-
-    def __iter__(self):
-        for index in range(self.start, self._count()):
-            yield self.order[index * self.batch_size : (index + 1) * self.batch_size]
-
-
 class FileBatchLoader(ResumableLoader):
     """Iterate ``(x, y)`` batches from a :class:`FileImageDataset` through a ``DataLoader``.
 
@@ -186,25 +150,15 @@ class FileBatchLoader(ResumableLoader):
     def flip(self) -> str:
         return self.dataset.flip
 
-    def _order(self, epoch: int) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.num_samples))
-        return torch.randperm(
-            self.num_samples, generator=generator_for(self.seed, "order", epoch)
-        ).tolist()
-
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch = self.epoch
         self.dataset.epoch = epoch
-        sampler = _EpochBatchSampler(
-            self._order(epoch), self.batch_size, self.drop_last, self.position
-        )
+        batches = list(BatchSampler(self._order(epoch).tolist(), self.batch_size, self.drop_last))
         loader = DataLoader(
             self.dataset,
-            batch_sampler=sampler,
+            batch_sampler=batches[self.position :],
             num_workers=self.num_workers,
             collate_fn=collate_skipping_bad,
-            worker_init_fn=seed_worker,
             generator=generator_for(self.seed, "workers", epoch),
             pin_memory=self.device.type == "cuda",
         )

@@ -28,23 +28,7 @@ def load_training_data(config: DataConfig, *, seed: int = 0, progress: bool = Tr
         check_validation_source(config)
         with warnings.catch_warnings(record=True) as caught:  # noqa: F841 - read in finally
             warnings.simplefilter("always")
-            bundle = load_data(
-                config.source,
-                val_dir=config.val_data,
-                val_split=config.val_split,
-                seed=seed,
-                image_size=tuple(config.image_size)
-                if isinstance(config.image_size, list)
-                else config.image_size,
-                channels=config.channels,
-                mean=config.mean,
-                std=config.std,
-                data_dir=config.data_dir,
-                download=config.download,
-                progress=progress,
-                cache=config.cache,
-                cache_dir=config.cache_dir,
-            )
+            bundle = load_data(config, seed, progress=progress)
     except ResNetV2Error as exc:
         if config_words(str(exc)) == str(exc):
             raise
