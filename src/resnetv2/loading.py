@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from resnetv2.errors import ResNetV2Error
+from resnetv2.model_metadata import ModelMetadata, metadata_of
 from resnetv2.preprocessing_spec import default_preprocessing
 from resnetv2.spec import ResNetV2Spec
 
@@ -198,7 +199,7 @@ def save_pretrained(
     import json
 
     from resnetv2._version import __version__
-    from resnetv2.io import read_weights_metadata
+    from resnetv2.io import read_weights_metadata, unwrap_model
     from resnetv2.io.atomic import atomic_write_text
     from resnetv2.nn.model import spec_of
 
@@ -206,9 +207,10 @@ def save_pretrained(
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    own = getattr(model, "metadata", None) or {}
-    names = class_names if class_names is not None else own.get("class_names")
-    pre = preprocessing or own.get("preprocessing")
+    own = metadata_of(unwrap_model(model))
+    names = class_names if class_names is not None else own.class_names
+    names = list(names) if names is not None else None
+    pre = preprocessing or own.preprocessing
     save_model(model, folder / RUN_WEIGHTS, class_names=names, preprocessing=pre)
     metadata = read_weights_metadata(folder / RUN_WEIGHTS)
     spec = spec_of(model)
@@ -232,5 +234,6 @@ def _pretrained_cfg_json(model: torch.nn.Module, metadata: dict[str, Any]) -> di
     from resnetv2.nn.model import spec_of
     from resnetv2.nn.pretrained_cfg import pretrained_cfg
 
-    cfg = pretrained_cfg(SimpleNamespace(spec=spec_of(model), metadata=metadata))
+    described = SimpleNamespace(spec=spec_of(model), metadata=ModelMetadata.from_dict(metadata))
+    cfg = pretrained_cfg(described)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
