@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from resnetv2.errors import ResNetV2Error
 from resnetv2.export_result import PARITY_BATCHES, ExportError, ExportResult
+from resnetv2.model_metadata import ModelMetadata, metadata_of
 
 if TYPE_CHECKING:  # torch is imported where used, so `resnetv2 --help` starts fast
     import torch
@@ -41,8 +42,7 @@ DEFAULT_OPSET = 18
 
 def default_input_shape(model: nn.Module) -> tuple[int, int, int]:
     """``(C, H, W)`` from the weights' preprocessing metadata, else the spec's usual size."""
-    meta = getattr(model, "metadata", None) or {}
-    prep = meta.get("preprocessing") or {}
+    prep = metadata_of(model).preprocessing or {}
     spec = model.spec
     if "input_size" in prep:
         height, width = (int(v) for v in prep["input_size"])
@@ -179,19 +179,19 @@ def _metadata_props(model: nn.Module) -> dict[str, str]:
     """``resnetv2.spec``, ``resnetv2.class_names`` and ``resnetv2.preprocessing`` as JSON; the
     preprocessing is the complete :class:`~resnetv2.data.preprocessing.Preprocessing` block
     (every field spelled out), so a deployment reads the same rule ``predict`` applies."""
-    meta = getattr(model, "metadata", None) or {}
+    meta = metadata_of(model)
     props = {"resnetv2.spec": json.dumps(model.spec.to_dict())}
-    if meta.get("class_names") is not None:
-        props["resnetv2.class_names"] = json.dumps(meta["class_names"])
-    if meta.get("preprocessing") is not None:
+    if meta.class_names is not None:
+        props["resnetv2.class_names"] = json.dumps(list(meta.class_names))
+    if meta.preprocessing is not None:
         props["resnetv2.preprocessing"] = json.dumps(_preprocessing_block(model, meta))
     return props
 
 
-def _preprocessing_block(model: nn.Module, meta: dict) -> dict:
+def _preprocessing_block(model: nn.Module, meta: ModelMetadata) -> dict:
     from resnetv2.data.preprocessing import Preprocessing, PreprocessingError
 
-    block = {"in_channels": model.spec.in_channels, **meta["preprocessing"]}
+    block = {"in_channels": model.spec.in_channels, **(meta.preprocessing or {})}
     try:
         return Preprocessing.from_metadata(block).to_metadata()
     except PreprocessingError as exc:

@@ -10,19 +10,34 @@ no pickle.
 preprocessing, class names, timm's ``pretrained_cfg``) next to ``model.safetensors`` — and
 :func:`load_model` reads such a folder, ``config.json`` taking precedence over the metadata
 in the weights file (as on the Hugging Face hub, the config is what people edit).
+
+Every load goes through one :class:`Weights` object — the spec, the state dict and the
+:class:`~resnetv2.model_metadata.ModelMetadata` — which builds the model
+(:meth:`Weights.build`) or loads itself into one built for another head
+(:meth:`Weights.load_into`). :meth:`Weights.from_file` reads resnetv2 files and folders;
+:func:`resnetv2.convert.weights_from_source` also reads other libraries' checkpoints and hub
+names. ``load_model``, ``create_model(pretrained=)``, ``Predictor.from_weights``,
+``--init-weights`` and ``resnetv2 convert``/``export`` all build from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from resnetv2.errors import ResNetV2Error
-from resnetv2.preprocessing_spec import default_preprocessing
+from resnetv2.model_metadata import ModelMetadata, metadata_of
+from resnetv2.preprocessing_spec import PreprocessingSpec, default_preprocessing
 from resnetv2.spec import ResNetV2Spec
+
+if TYPE_CHECKING:
+    from resnetv2.nn.model import ResNetV2
 
 #: File name of the weights inside a run folder (written by ``resnetv2 train``).
 RUN_WEIGHTS = "model.safetensors"
@@ -30,6 +45,22 @@ RUN_WEIGHTS = "model.safetensors"
 CONFIG_JSON = "config.json"
 #: ``config.json`` keys that override the weights file's metadata when loading a folder.
 _CONFIG_METADATA_KEYS = ("spec", "class_names", "preprocessing", "global_pool")
+
+#: Spec fields a fine-tuning run may change without touching the pretrained backbone.
+HEAD_AND_REGULARISATION_FIELDS = frozenset(
+    {
+        "num_classes",
+        "head",
+        "head_hidden",
+        "head_dropout",
+        "classifier",
+        "dropout",
+        "drop_path_rate",
+        "stem_dropout",
+        "zero_init_last",
+        "name",
+    }
+)
 
 
 class WeightsFileError(ResNetV2Error, ValueError):
@@ -97,26 +128,117 @@ def load_model(
     metadata as ``model.metadata`` (a folder's ``config.json`` overriding it). Loading is
     strict: any missing, unexpected or mis-shaped tensor raises an error listing them.
     """
-    from resnetv2.io import load_state_dict_strict, load_weights
-    from resnetv2.nn.model import ResNetV2
+    return Weights.from_file(path).build(device=device)
 
-    weights = resolve_weights_path(path)
-    state, metadata = load_weights(weights)
-    if Path(path).is_dir():
-        metadata.update(_folder_config(weights.parent))
-    if not isinstance(metadata.get("spec"), dict):
-        raise WeightsFileError(
-            f"{weights} has no resnetv2 spec in its metadata; to use weights from timm, "
-            "pytorchcv or Keras, import them with `resnetv2 convert` first"
+
+@dataclass(frozen=True, eq=False)
+class Weights:
+    """A network's weights with everything needed to use them: the ``spec`` they fit, the
+    ``state_dict`` under our module names, and their ``metadata`` (class names,
+    preprocessing, where they came from; ``metadata.spec`` is ``spec``). ``source`` names
+    them in error messages (the file, or the hub name they were fetched by).
+
+    Read one with :meth:`from_file` or :func:`resnetv2.convert.weights_from_source`; then
+    :meth:`build` the model they describe, or :meth:`load_into` a model with another head.
+    """
+
+    spec: ResNetV2Spec
+    state_dict: Mapping[str, torch.Tensor]
+    metadata: ModelMetadata = field(default_factory=ModelMetadata)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.metadata.spec != self.spec:
+            object.__setattr__(self, "metadata", self.metadata.replace(spec=self.spec))
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        return self.metadata.class_names
+
+    @property
+    def preprocessing(self) -> PreprocessingSpec | None:
+        """The input these weights expect, ``None`` when they record none."""
+        block = self.metadata.preprocessing
+        return None if block is None else PreprocessingSpec.from_metadata(block)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Weights:
+        """Read a resnetv2 weights file, a run folder or a :func:`save_pretrained` folder
+        (its ``config.json`` overriding the file's metadata); the class names and
+        preprocessing are checked (:func:`check_weights_metadata`)."""
+        from resnetv2.io import load_weights
+
+        weights = resolve_weights_path(path)
+        state, metadata = load_weights(weights)
+        if Path(path).is_dir():
+            metadata.update(_folder_config(weights.parent))
+        if not isinstance(metadata.get("spec"), dict):
+            raise WeightsFileError(
+                f"{weights} has no resnetv2 spec in its metadata; to use weights from timm, "
+                "pytorchcv or Keras, import them with `resnetv2 convert` first"
+            )
+        spec = ResNetV2Spec.from_dict(metadata["spec"])
+        check_weights_metadata(metadata, spec, weights)
+        return cls(spec, state, ModelMetadata.from_dict(metadata), source=str(weights))
+
+    def build(self, *, device: torch.device | str | None = None) -> ResNetV2:
+        """The :class:`~resnetv2.nn.ResNetV2` these weights describe, strictly loaded (any
+        missing, unexpected or mis-shaped tensor raises), carrying :attr:`metadata`, in eval
+        mode."""
+        from resnetv2.io import load_state_dict_strict
+        from resnetv2.nn.model import ResNetV2
+
+        model = ResNetV2(self.spec, global_pool=self.metadata.global_pool or "avg")
+        load_state_dict_strict(model, dict(self.state_dict), source=self.source)
+        model.metadata = self.metadata
+        if device is not None:
+            model.to(device)
+        return model.eval()
+
+    def load_into(self, model: ResNetV2) -> ResNetV2:
+        """Load these weights into ``model``, whose backbone must equal theirs (same stem,
+        stages, widths, norm, conventions — otherwise a :class:`ResNetV2Error` lists the
+        differences); head and regularisation fields may differ.
+
+        The backbone is loaded strictly, the head too when its tensors fit, else it keeps its
+        fresh initialisation. ``model.metadata`` becomes these weights' metadata with
+        ``head_reinitialised`` recorded (and no class names when the head was not loaded).
+        Returns ``model``, in eval mode.
+        """
+        from resnetv2.io import load_state_dict_strict
+
+        diffs = backbone_differences(model.spec, self.spec)
+        if diffs:
+            raise ResNetV2Error(
+                f"the weights in {self.source!r} were made for a different backbone: "
+                + "; ".join(diffs)
+                + ". Drop the architecture options to use the weights' own architecture."
+            )
+        current = model.state_dict()
+        head_keys = [k for k in current if k.startswith("head.")]
+        head_fits = set(head_keys) == {k for k in self.state_dict if k.startswith("head.")} and all(
+            self.state_dict[k].shape == current[k].shape for k in head_keys
         )
-    spec = ResNetV2Spec.from_dict(metadata["spec"])
-    check_weights_metadata(metadata, spec, weights)
-    model = ResNetV2(spec, global_pool=str(metadata.get("global_pool", "avg")))
-    load_state_dict_strict(model, state, source=str(weights))
-    model.metadata = metadata
-    if device is not None:
-        model.to(device)
-    return model.eval()
+        merged = {k: v for k, v in self.state_dict.items() if not k.startswith("head.")}
+        merged.update({k: (self.state_dict[k] if head_fits else current[k]) for k in head_keys})
+        load_state_dict_strict(model, merged, source=self.source)
+        model.metadata = self.metadata.replace(
+            head_reinitialised=not head_fits,
+            class_names=self.metadata.class_names if head_fits else None,
+        )
+        return model.eval()
+
+
+def backbone_differences(a: ResNetV2Spec, b: ResNetV2Spec) -> list[str]:
+    """Spec fields (other than head and regularisation) on which ``a`` and ``b`` differ."""
+    diffs = []
+    for f in dataclasses.fields(ResNetV2Spec):
+        if f.name in HEAD_AND_REGULARISATION_FIELDS:
+            continue
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        if va != vb:
+            diffs.append(f"{f.name}: {va!r} (model) vs {vb!r} (weights)")
+    return diffs
 
 
 def check_weights_metadata(metadata: dict[str, Any], spec: ResNetV2Spec, source) -> None:
@@ -198,7 +320,7 @@ def save_pretrained(
     import json
 
     from resnetv2._version import __version__
-    from resnetv2.io import read_weights_metadata
+    from resnetv2.io import read_weights_metadata, unwrap_model
     from resnetv2.io.atomic import atomic_write_text
     from resnetv2.nn.model import spec_of
 
@@ -206,9 +328,10 @@ def save_pretrained(
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    own = getattr(model, "metadata", None) or {}
-    names = class_names if class_names is not None else own.get("class_names")
-    pre = preprocessing or own.get("preprocessing")
+    own = metadata_of(unwrap_model(model))
+    names = class_names if class_names is not None else own.class_names
+    names = list(names) if names is not None else None
+    pre = preprocessing or own.preprocessing
     save_model(model, folder / RUN_WEIGHTS, class_names=names, preprocessing=pre)
     metadata = read_weights_metadata(folder / RUN_WEIGHTS)
     spec = spec_of(model)
@@ -232,5 +355,6 @@ def _pretrained_cfg_json(model: torch.nn.Module, metadata: dict[str, Any]) -> di
     from resnetv2.nn.model import spec_of
     from resnetv2.nn.pretrained_cfg import pretrained_cfg
 
-    cfg = pretrained_cfg(SimpleNamespace(spec=spec_of(model), metadata=metadata))
+    described = SimpleNamespace(spec=spec_of(model), metadata=ModelMetadata.from_dict(metadata))
+    cfg = pretrained_cfg(described)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}

@@ -2,8 +2,9 @@
 pretrained weights when asked (``resnetv2.create_model`` and ``resnetv2.nn.create_model``).
 
 It sits above ``nn/`` and the weights layer because ``pretrained=`` reads weights files, run
-folders and hub names through :mod:`resnetv2.convert.sources`; building a fresh model needs
-only :class:`~resnetv2.nn.model.ResNetV2`.
+folders and hub names into a :class:`~resnetv2.loading.Weights` through
+:func:`resnetv2.convert.weights_from_source`; building a fresh model needs only
+:class:`~resnetv2.nn.model.ResNetV2`.
 """
 
 from __future__ import annotations
@@ -90,17 +91,15 @@ def _load_pretrained(
     """Weights from ``source`` in the architecture asked for (their own when none is)."""
     # Imported here, not at the top: building a fresh model (and `import resnetv2.nn`)
     # should not load the converters for timm, pytorchcv and Keras.
-    from resnetv2.convert.sources import load_init_weights
+    from resnetv2.convert.sources import weights_from_source
 
+    weights = weights_from_source(source)
     if model is None and not options and pool == "avg":
-        net, _ = load_init_weights(None, source, device=device)
-        return net
+        return weights.build(device=device)
     if isinstance(model, ResNetV2Spec):
         spec = model.replace(**options) if options else model
     elif model is not None:
         spec = make_spec(model, **options)
     else:
-        own, _ = load_init_weights(None, source)
-        spec = make_spec(**{**spec_options(own.spec), **options})
-    net, _ = load_init_weights(ResNetV2(spec, device=device, global_pool=pool), source)
-    return net
+        spec = make_spec(**{**spec_options(weights.spec), **options})
+    return weights.load_into(ResNetV2(spec, device=device, global_pool=pool))

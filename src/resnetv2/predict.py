@@ -31,6 +31,7 @@ from resnetv2.data.preprocessing import Preprocessing, PreprocessingError, prepr
 from resnetv2.device import engine_threads
 from resnetv2.errors import ResNetV2Error
 from resnetv2.limits import MAX_BATCH_SIZE, MAX_WORKERS, check_count
+from resnetv2.model_metadata import metadata_of
 from resnetv2.tta import check_tta, tta_probabilities
 
 _GLOB_CHARS = frozenset("*?[")
@@ -207,7 +208,6 @@ class Predictor:
         from resnetv2.device import resolve_device
         from resnetv2.inference import resolve_engine
 
-        metadata = getattr(model, "metadata", None) or {}
         self.preprocessing = preprocessing_of(preprocessing, model)
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -216,7 +216,7 @@ class Predictor:
             raise ResNetV2Error(
                 "these weights have no classifier (num_classes=0): nothing to predict"
             )
-        names = class_names if class_names is not None else metadata.get("class_names")
+        names = class_names if class_names is not None else metadata_of(model).class_names
         if names is None or (num_classes and len(names) != num_classes):
             names = [str(i) for i in range(num_classes or 0)]
         self.class_names = list(names)

@@ -124,3 +124,22 @@ def test_deep_model_builds_and_runs():
     assert len(model.stages[0].blocks) == 111
     with torch.no_grad():
         assert torch.isfinite(model.eval()(torch.randn(1, 3, 8, 8))).all()
+
+
+def test_metadata_is_a_declared_attribute_of_a_fresh_model():
+    from resnetv2.model_metadata import MetadataSlot, ModelMetadata
+    from resnetv2.nn.features import ResNetV2Features
+
+    assert isinstance(ResNetV2.metadata, MetadataSlot)
+    assert isinstance(ResNetV2Features.metadata, MetadataSlot)
+    model = create_model(8, num_classes=2)
+    assert model.metadata is None
+    assert create_model(8, features_only=True).metadata is None
+    assert model.preprocessing.input_size == (32, 32)  # the default for its stem
+    model.metadata = {"class_names": ["a", "b"], "preprocessing": {"input_size": [16, 16]}}
+    assert isinstance(model.metadata, ModelMetadata) and model.metadata.class_names == ("a", "b")
+    assert model.preprocessing.input_size == (16, 16)
+    assert ResNetV2Features(model).metadata is model.metadata
+    assert not any("metadata" in key for key in model.state_dict())
+    del model.metadata
+    assert model.metadata is None

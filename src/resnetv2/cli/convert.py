@@ -35,7 +35,7 @@ def run(args) -> int:
     from resnetv2.convert.sources import (
         import_checkpoint,
         is_resnetv2_weights,
-        load_weights_source,
+        weights_from_source,
     )
     from resnetv2.io.errors import CheckpointError
     from resnetv2.loading import save_model
@@ -51,24 +51,24 @@ def run(args) -> int:
         raise ResNetV2Error(f"{out} exists; pass --force to overwrite it")
     try:
         if remote:
-            model = load_weights_source(args.source)
+            weights = weights_from_source(args.source)
         else:
-            model = import_checkpoint(
-                args.source, library=args.library, name=args.name
-            ).build_model()
+            weights = import_checkpoint(args.source, library=args.library, name=args.name)
+            weights = weights.to_weights()
+        model = weights.build()
     except CheckpointError as exc:
         raise ResNetV2Error(str(exc)) from None
-    meta = model.metadata
+    meta = weights.metadata
     save_model(
         model,
         out,
         class_names=meta["class_names"],
         preprocessing=meta["preprocessing"],
-        extra={"imported_from": meta.get("imported_from", {})},
+        extra={"imported_from": dict(meta.imported_from or {})},
     )
     spec = model.spec
     print(
         f"{args.source} → {out}: {spec.name or 'resnetv2'} (depth {spec.depth}, "
-        f"{spec.num_classes} classes, {meta['num_params']:,} parameters)"
+        f"{spec.num_classes} classes, {meta.num_params:,} parameters)"
     )
     return 0

@@ -3,6 +3,8 @@
 - :func:`convert_timm_state_dict` — timm ``resnetv2_18/34/50/101/152/200`` (same key names);
 - :func:`convert_pytorchcv_state_dict` — pytorchcv ``preresnet*_cifar10/_cifar100``;
 - :func:`import_checkpoint` — a checkpoint file, library detected from its keys;
+- :func:`weights_from_source` — any of these, or a resnetv2 file, as a
+  :class:`~resnetv2.loading.Weights`;
 - :func:`load_init_weights` — ``--init-weights FILE|RUN|timm:NAME|pytorchcv:NAME``.
 
 Every importer is verified by an output-parity test against the original library.
@@ -15,6 +17,7 @@ from resnetv2.convert.sources import (
     import_checkpoint,
     load_init_weights,
     load_weights_source,
+    weights_from_source,
 )
 from resnetv2.convert.timm import convert_timm_state_dict, fetch_timm
 
@@ -29,4 +32,5 @@ __all__ = [
     "import_checkpoint",
     "load_init_weights",
     "load_weights_source",
+    "weights_from_source",
 ]

@@ -2,9 +2,10 @@
 
 An importer turns another library's state dict into an :class:`ImportedWeights`: our spec,
 a state dict whose keys are our module names, and the metadata the project's weights file
-carries (preprocessing, class names, where the weights came from). :func:`build_model` then
-loads it with :func:`resnetv2.io.load_state_dict_strict`, so a conversion that forgot or
-invented a tensor fails loudly instead of leaving part of the network random.
+carries (preprocessing, class names, where the weights came from). :meth:`ImportedWeights.
+to_weights` makes it the :class:`~resnetv2.loading.Weights` every load goes through, whose
+``build`` loads strictly, so a conversion that forgot or invented a tensor fails loudly
+instead of leaving part of the network random.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 import torch
 
 from resnetv2.errors import ResNetV2Error
+from resnetv2.loading import Weights
+from resnetv2.model_metadata import ModelMetadata
 from resnetv2.spec import ResNetV2Spec
 
 #: ImageNet statistics (torchvision / timm ``IMAGENET_DEFAULT_MEAN``/``STD``).
@@ -37,15 +40,18 @@ class ImportedWeights:
     class_names: list[str]
     source: dict[str, Any] = field(default_factory=dict)
 
+    def to_weights(self) -> Weights:
+        """These weights as the :class:`~resnetv2.loading.Weights` every load goes through."""
+        return Weights(
+            self.spec,
+            self.state_dict,
+            ModelMetadata.from_dict(self.metadata()),
+            source=self.source.get("file"),
+        )
+
     def build_model(self, device: Any = None):
         """A :class:`~resnetv2.nn.ResNetV2` holding these weights (strictly loaded), eval mode."""
-        from resnetv2.io.weights import load_state_dict_strict
-        from resnetv2.nn.model import ResNetV2
-
-        model = ResNetV2(self.spec, device=device)
-        load_state_dict_strict(model, self.state_dict, source=self.source.get("file"))
-        model.metadata = self.metadata()
-        return model.eval()
+        return self.to_weights().build(device=device)
 
     def metadata(self) -> dict[str, Any]:
         """The weights-file metadata (see the weights-file contract in ``docs/weights.md``)."""

@@ -12,7 +12,9 @@ A source is one of:
 - ``timm:NAME`` or ``pytorchcv:NAME``: downloaded through that library's own hub code (a clear
   message says how to pass a local file when offline).
 
-:func:`load_init_weights` is what ``resnetv2 train --init-weights`` calls.
+:func:`weights_from_source` reads any of them into a :class:`~resnetv2.loading.Weights`;
+:func:`load_weights_source` builds its model and :func:`load_init_weights` (what ``resnetv2
+train --init-weights`` calls) loads it into a model with another head.
 """
 
 from __future__ import annotations
@@ -31,26 +33,15 @@ from resnetv2.convert.pytorchcv import (
     looks_like_pytorchcv,
 )
 from resnetv2.convert.timm import convert_timm_state_dict, fetch_timm, looks_like_timm
-from resnetv2.errors import ResNetV2Error
+from resnetv2.loading import (  # noqa: F401 (the fine-tuning rules, re-exported here)
+    HEAD_AND_REGULARISATION_FIELDS,
+    Weights,
+    backbone_differences,
+    resolve_weights_path,
+)
 from resnetv2.spec import ResNetV2Spec
 
 LIBRARIES = ("auto", "timm", "pytorchcv", "keras")
-
-#: Spec fields a fine-tuning run may change without touching the pretrained backbone.
-HEAD_AND_REGULARISATION_FIELDS = frozenset(
-    {
-        "num_classes",
-        "head",
-        "head_hidden",
-        "head_dropout",
-        "classifier",
-        "dropout",
-        "drop_path_rate",
-        "stem_dropout",
-        "zero_init_last",
-        "name",
-    }
-)
 
 
 def import_checkpoint(
@@ -128,41 +119,31 @@ def is_resnetv2_weights(path: str | os.PathLike[str]) -> bool:
     return isinstance(read_weights_metadata(file_path).get("spec"), dict)
 
 
-def load_weights_source(
-    source: str | os.PathLike[str], *, library: str = "auto", device: Any = None
-) -> nn.Module:
-    """A model (eval mode, ``.metadata`` set) from any supported weights source."""
+def weights_from_source(source: str | os.PathLike[str], *, library: str = "auto") -> Weights:
+    """The :class:`~resnetv2.loading.Weights` at any supported source (see the module
+    docstring): a resnetv2 file or folder, a foreign checkpoint file, ``timm:NAME`` or
+    ``pytorchcv:NAME``."""
     text = os.fspath(source)
     for prefix, fetch in (("timm:", fetch_timm), ("pytorchcv:", fetch_pytorchcv)):
         if text.startswith(prefix):
-            return fetch(text[len(prefix) :]).build_model(device=device)
+            return dataclasses.replace(fetch(text[len(prefix) :]).to_weights(), source=text)
     if is_resnetv2_weights(text):
-        from resnetv2.loading import load_model
-
-        model = load_model(text, device=device)
-        return model.eval()
+        return Weights.from_file(text)
     if not Path(text).exists():
         raise FileNotFoundError(
             f"no such weights file or run folder: {text!r} (or use timm:NAME / pytorchcv:NAME)"
         )
-    from resnetv2.loading import resolve_weights_path
-
     # A folder: its model.safetensors (a run whose training never finished has none, and
     # says so as evaluate does), else a foreign checkpoint file.
     path = resolve_weights_path(text)
-    return import_checkpoint(path, library=library).build_model(device=device)
+    return import_checkpoint(path, library=library).to_weights()
 
 
-def backbone_differences(a: ResNetV2Spec, b: ResNetV2Spec) -> list[str]:
-    """Spec fields (other than head and regularisation) on which ``a`` and ``b`` differ."""
-    diffs = []
-    for f in dataclasses.fields(ResNetV2Spec):
-        if f.name in HEAD_AND_REGULARISATION_FIELDS:
-            continue
-        va, vb = getattr(a, f.name), getattr(b, f.name)
-        if va != vb:
-            diffs.append(f"{f.name}: {va!r} (model) vs {vb!r} (weights)")
-    return diffs
+def load_weights_source(
+    source: str | os.PathLike[str], *, library: str = "auto", device: Any = None
+) -> nn.Module:
+    """A model (eval mode, ``.metadata`` set) from any supported weights source."""
+    return weights_from_source(source, library=library).build(device=device)
 
 
 def load_init_weights(
@@ -179,48 +160,27 @@ def load_init_weights(
       norm, conventions — otherwise a :class:`ResNetV2Error` lists the differences). Head and
       regularisation fields (classes, head type, dropout, drop-path) may differ: the backbone
       is loaded strictly, and the head is loaded too when its tensors fit, else it keeps its
-      fresh initialisation and ``metadata["head_reinitialised"]`` is True.
+      fresh initialisation and ``metadata["head_reinitialised"]`` is True
+      (:meth:`Weights.load_into <resnetv2.loading.Weights.load_into>`).
 
-    ``metadata`` is the weights' metadata (``spec``, ``class_names``, ``preprocessing`` —
-    input size, mean/std, interpolation to use by default when fine-tuning — and
-    ``imported_from``). The model is returned in eval mode; call ``model.train()`` or
+    ``metadata`` is the weights' metadata as a dict (``spec``, ``class_names``,
+    ``preprocessing`` — input size, mean/std, interpolation to use by default when
+    fine-tuning — and ``imported_from``); the model carries it as ``model.metadata``. The
+    model is returned in eval mode; call ``model.train()`` or
     :func:`resnetv2.finetune.prepare_finetune` next.
     """
-    from resnetv2.io.weights import load_state_dict_strict
     from resnetv2.nn.model import ResNetV2
 
-    pretrained = load_weights_source(source, library=library, device=device)
-    metadata = dict(getattr(pretrained, "metadata", {}) or {})
+    weights = weights_from_source(source, library=library)
     if spec_or_model is None:
-        return pretrained, metadata
-    if isinstance(spec_or_model, ResNetV2Spec):
-        target = ResNetV2(spec_or_model, device=device)
+        model = weights.build(device=device)
+    elif isinstance(spec_or_model, ResNetV2Spec):
+        model = weights.load_into(ResNetV2(spec_or_model, device=device))
     elif isinstance(spec_or_model, ResNetV2):
-        target = spec_or_model
+        model = weights.load_into(spec_or_model)
     else:
         raise TypeError(
             f"spec_or_model must be a ResNetV2Spec, a ResNetV2 or None, not "
             f"{type(spec_or_model).__name__}"
         )
-    diffs = backbone_differences(target.spec, pretrained.spec)
-    if diffs:
-        raise ResNetV2Error(
-            f"the weights in {os.fspath(source)!r} were made for a different backbone: "
-            + "; ".join(diffs)
-            + ". Drop the architecture options to use the weights' own architecture."
-        )
-    weights = pretrained.state_dict()
-    current = target.state_dict()
-    head_keys = [k for k in current if k.startswith("head.")]
-    head_fits = set(head_keys) == {k for k in weights if k.startswith("head.")} and all(
-        weights[k].shape == current[k].shape for k in head_keys
-    )
-    merged = {k: v for k, v in weights.items() if not k.startswith("head.")}
-    merged.update({k: (weights[k] if head_fits else current[k]) for k in head_keys})
-    load_state_dict_strict(target, merged, source=os.fspath(source))
-    metadata["head_reinitialised"] = not head_fits
-    if not head_fits:
-        metadata.pop("class_names", None)
-    if hasattr(pretrained, "metadata") and target is not pretrained:
-        target.metadata = metadata
-    return target.eval(), metadata
+    return model, model.metadata.to_dict()

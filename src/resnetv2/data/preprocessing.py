@@ -33,6 +33,7 @@ from resnetv2.data.channels import convert_channels
 from resnetv2.data.decode import DecodeOptions, decode_image, to_rgb_array
 from resnetv2.data.resize import resize_pil
 from resnetv2.data.stats import Normalizer
+from resnetv2.model_metadata import metadata_of
 from resnetv2.preprocessing_spec import PreprocessingError, PreprocessingSpec
 
 
@@ -45,7 +46,7 @@ class Preprocessing(PreprocessingSpec):
     @classmethod
     def from_model(cls, model: Any) -> Preprocessing:
         """The preprocessing a model's weights were saved with (``model.metadata``)."""
-        block = (getattr(model, "metadata", None) or {}).get("preprocessing")
+        block = metadata_of(model).preprocessing
         if block is None:
             raise PreprocessingError(
                 "the model carries no preprocessing metadata; pass a Preprocessing"

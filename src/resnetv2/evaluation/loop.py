@@ -18,6 +18,7 @@ from torch import nn
 
 from resnetv2.device import engine_threads
 from resnetv2.evaluation.metrics import DEFAULT_TOPK, EvalAccumulator, EvalResult, EvaluationError
+from resnetv2.model_metadata import metadata_of
 from resnetv2.tta import check_tta, tta_probabilities
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -98,12 +99,12 @@ def _check_unpadded(loader: Any) -> None:
 
 
 def _metadata_preprocess(model: nn.Module, device: torch.device) -> Preprocess | None:
-    """Normalisation by ``model.metadata["preprocessing"]``'s mean/std, with the data layer's
+    """Normalisation by ``model.metadata.preprocessing``'s mean/std, with the data layer's
     :class:`~resnetv2.data.stats.Normalizer` (what ``Preprocessing.normalize`` and the
     loaders use); ``None`` when the model records no mean/std."""
     from resnetv2.data.stats import Normalizer
 
-    prep = (getattr(model, "metadata", None) or {}).get("preprocessing") or {}
+    prep = metadata_of(model).preprocessing or {}
     if "mean" not in prep or "std" not in prep:
         return None
     return Normalizer(prep["mean"], prep["std"], device)
@@ -131,8 +132,8 @@ def evaluate(
     bundle's validation loader) or one ``(images, labels)`` pair of tensors/arrays that is cut
     into ``batch_size`` batches. ``preprocess`` is applied to each image batch on ``device``;
     uint8 images with no ``preprocess`` are normalised with the mean/std recorded in
-    ``model.metadata["preprocessing"]`` (models from :func:`resnetv2.load`).
-    ``class_names`` default to ``model.metadata["class_names"]``, else ``"0".."N-1"``.
+    ``model.metadata.preprocessing`` (models from :func:`resnetv2.load`).
+    ``class_names`` default to ``model.metadata.class_names``, else ``"0".."N-1"``.
     ``device`` defaults to where the model is; a model elsewhere is moved there.
 
     Under ``torch.distributed`` (``distributed=None`` means "if initialised"), an
@@ -157,7 +158,7 @@ def evaluate(
         if model_device(model) != device:
             model.to(device)
     if class_names is None:
-        class_names = (getattr(model, "metadata", None) or {}).get("class_names")
+        class_names = metadata_of(model).class_names
     shard = _distributed() if distributed in (None, True) else None
     if distributed and shard is None:
         raise EvaluationError("distributed=True but torch.distributed is not initialised")

@@ -73,7 +73,7 @@ def _load_options(model) -> dict[str, Any]:
     :class:`~resnetv2.data.preprocessing.Preprocessing` (size, channels, mean/std)."""
     from resnetv2.data.preprocessing import Preprocessing
 
-    block = model.metadata.get("preprocessing")
+    block = model.metadata.preprocessing
     if not block:
         return {}
     prep = Preprocessing.from_metadata({"in_channels": model.spec.in_channels, **block})
@@ -212,10 +212,11 @@ def evaluate_run(
     device = resolve_device(device)
     model = load_model(weights, device=device)
     spec = model.spec
-    class_names = model.metadata.get("class_names") or [str(i) for i in range(spec.num_classes)]
+    saved_names = model.metadata.class_names
+    class_names = list(saved_names or [str(i) for i in range(spec.num_classes)])
     if not spec.num_classes:
         raise EvaluationError(f"{weights} is a backbone without a classifier; nothing to score")
-    names_known = bool(model.metadata.get("class_names"))
+    names_known = bool(saved_names)
     batch_size = batch_size or 256
     recorder = PredictionRecorder() if save_predictions is not None else None
     only = _class_index(mistakes_class, class_names)

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from resnetv2.errors import ResNetV2Error, SpecError
+from resnetv2.model_metadata import ModelMetadata
 from resnetv2.options import make_spec
 from resnetv2.spec import ResNetV2Spec, iter_units, stem_out_channels
 
@@ -221,11 +222,11 @@ def keras_to_torch(keras_model: keras.Model, torch_model=None, *, spec: ResNetV2
         torch_model = ResNetV2(spec)
     _fill_torch(torch_model, _keras_arrays(keras_model), "the Keras model")
     if stored is not None:
-        torch_model.metadata = {
-            "spec": torch_model.spec.to_dict(),
-            "class_names": stored.get("class_names"),
-            "preprocessing": stored.get("preprocessing"),
-        }
+        torch_model.metadata = ModelMetadata(
+            spec=torch_model.spec,
+            class_names=stored.get("class_names"),
+            preprocessing=stored.get("preprocessing"),
+        )
     return torch_model
 
 

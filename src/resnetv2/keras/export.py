@@ -139,7 +139,8 @@ def export_keras_checked(
     torch_model = torch_model.eval()
     spec = torch_model.spec
     block = preprocessing_block(torch_model)
-    names = (getattr(torch_model, "metadata", None) or {}).get("class_names")
+    names = torch_model.metadata.class_names if torch_model.metadata is not None else None
+    names = list(names) if names is not None else None
     kmodel = build_standalone(spec, block, class_names=names, logits=logits)
     torch_to_keras(torch_model, kmodel)
     pre = Preprocessing.from_metadata(block)

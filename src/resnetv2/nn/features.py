@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from resnetv2.errors import SpecError
+from resnetv2.model_metadata import MetadataSlot
 from resnetv2.nn.pretrained_cfg import pretrained_cfg as timm_pretrained_cfg
 from resnetv2.spec import ResNetV2Spec
 
@@ -130,12 +131,15 @@ class ResNetV2Features(nn.Module):
     stem and the stages up to the last index taken; the final norm and the head are dropped,
     as timm drops them, so the last stage's map is its raw (un-normalised) sum. Parameter
     names stay the full model's (``stem.conv.weight``, ``stages.0.blocks.0...``).
+    ``metadata`` is the full model's (class names, preprocessing).
     """
+
+    metadata = MetadataSlot()
 
     def __init__(self, model: nn.Module, out_indices: Sequence[int] | int | None = None):
         super().__init__()
         self.spec = model.spec
-        self.metadata = dict(getattr(model, "metadata", None) or {})
+        self.metadata = model.metadata
         info = feature_info(self.spec)
         # Maps come out in network order, as timm's FeatureListNet returns them.
         self.out_indices = tuple(sorted(set(take_indices(len(info), out_indices))))

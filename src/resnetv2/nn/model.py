@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from resnetv2.errors import SpecError
+from resnetv2.model_metadata import MetadataSlot
 from resnetv2.nn.blocks import PreActBasic, PreActBottleneck, PreActUnit
 from resnetv2.nn.checkpointed import checkpoint_stages
 from resnetv2.nn.features import feature_info, run_stem, stem_feature_module, take_indices
@@ -67,7 +68,15 @@ class Stage(nn.Module):
 
 
 class ResNetV2(nn.Module):
-    """A pre-activation ResNet built from ``spec`` (He et al. 2016, Fig. 1b)."""
+    """A pre-activation ResNet built from ``spec`` (He et al. 2016, Fig. 1b).
+
+    ``metadata`` is what the weights it holds say about it — a
+    :class:`~resnetv2.model_metadata.ModelMetadata` (class names, preprocessing, origin) set
+    when weights are loaded (:class:`resnetv2.loading.Weights`), ``None`` for a freshly built
+    model. Assigning a mapping stores it as ``ModelMetadata``.
+    """
+
+    metadata = MetadataSlot()
 
     def __init__(
         self,
@@ -80,6 +89,7 @@ class ResNetV2(nn.Module):
         if not isinstance(spec, ResNetV2Spec):
             raise TypeError(f"spec must be a ResNetV2Spec, got {type(spec).__name__}")
         self.spec = spec
+        self.metadata = None
         norm_layer = spec_norm_layer(spec)
         self.stem = make_stem(
             spec.in_channels,

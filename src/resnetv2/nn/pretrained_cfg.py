@@ -1,7 +1,7 @@
 """``model.preprocessing`` and timm's ``model.pretrained_cfg``, from one source.
 
-A model's preprocessing is what its weights were saved with (``model.metadata
-["preprocessing"]``, a :class:`~resnetv2.preprocessing_spec.PreprocessingSpec` block), or for a
+A model's preprocessing is what its weights were saved with (``model.metadata.
+preprocessing``, a :class:`~resnetv2.preprocessing_spec.PreprocessingSpec` block), or for a
 freshly built model the library default for its stem (224 px for ImageNet stems, 32 px
 otherwise, mean = std = 0.5). ``pretrained_cfg`` is the same values in timm's vocabulary
 (``input_size`` as ``(C, H, W)``, ``crop_pct``, ``crop_mode``...), so
@@ -21,7 +21,8 @@ from resnetv2.spec import total_reduction
 
 def preprocessing_block(model: nn.Module) -> dict[str, Any]:
     """The ``preprocessing`` metadata block of ``model`` (saved, or the default for its spec)."""
-    block = (getattr(model, "metadata", None) or {}).get("preprocessing")
+    metadata = model.metadata
+    block = metadata.preprocessing if metadata is not None else None
     return dict(block) if isinstance(block, dict) else default_preprocessing(model.spec)
 
 
