@@ -81,7 +81,7 @@ def overhead(args, tmp: str) -> None:
     trainer = Trainer(config, out=f"{tmp}/run", quiet=True, progress=False, data=bundle)
     trainer._build()
     # The bare loop gets the engine's memory format, so only the loop machinery differs.
-    channels_last = trainer.channels_last
+    channels_last = trainer.parts.channels_last
     bare_model = create_model(args.depth, num_classes=10)
     if channels_last:
         bare_model = bare_model.to(memory_format=torch.channels_last)
@@ -91,11 +91,12 @@ def overhead(args, tmp: str) -> None:
     with StopSignals() as stop:
         # One untimed epoch each: allocator and oneDNN primitive caches warm up.
         trainer._train_epoch(0, stop)
+        trainer.state.take_epoch_sums()
         bare_epoch(bare_model, bare_opt, bare_loader, channels_last)
         for r in range(args.rounds):
-            trainer.running = [0.0, 0.0, 0.0, 0.0]
             trainer._train_epoch(r + 1, stop)
-            engine_rates.append(trainer.running[2] / trainer.running[3])
+            _, _, images, seconds = trainer.state.take_epoch_sums()
+            engine_rates.append(images / seconds)
             bare_rates.append(bare_epoch(bare_model, bare_opt, bare_loader, channels_last))
             print(
                 f"round {r + 1}: engine {engine_rates[-1]:.2f} img/s, bare {bare_rates[-1]:.2f}"

@@ -73,15 +73,18 @@ def test_init_weights_give_a_new_head_and_the_source_backbone(tmp_path, make_con
     config = _config(make_config, source)
     trainer = Trainer(config, out=tmp_path / "run", quiet=True, progress=False)
     trainer._build()
-    state = trainer.model.state_dict()
+    state = trainer.parts.model.state_dict()
     assert state["head.fc.weight"].shape == (3, 16)
-    assert trainer.spec.num_classes == 3 and trainer.spec.depth == 8
+    assert trainer.parts.spec.num_classes == 3 and trainer.parts.spec.depth == 8
     for key, value in _backbone(source[2]).items():
         assert torch.equal(state[key], value), key
     # The weights' preprocessing is the data default: 8x8 inputs, their mean/std.
-    assert trainer.config.data.image_size == 8 and tuple(trainer.data.image_size) == (8, 8)
-    assert list(trainer.data.mean) == pytest.approx(PRE["mean"])
-    assert list(trainer.data.std) == pytest.approx(PRE["std"])
+    assert trainer.parts.config.data.image_size == 8 and tuple(trainer.parts.data.image_size) == (
+        8,
+        8,
+    )
+    assert list(trainer.parts.data.mean) == pytest.approx(PRE["mean"])
+    assert list(trainer.parts.data.std) == pytest.approx(PRE["std"])
 
 
 @pytest.mark.parametrize("ema", [False, True])
@@ -89,8 +92,8 @@ def test_freeze_backbone_trains_the_head_only(tmp_path, make_config, source, ema
     config = _config(make_config, source, **{"model.freeze": "backbone", "train.ema": ema})
     trainer = Trainer(config, out=tmp_path / "run", quiet=True, progress=False)
     result = trainer.fit()
-    head = [p for n, p in trainer.model.named_parameters() if n.startswith("head.")]
-    optimised = [p for g in trainer.optimizer.param_groups for p in g["params"]]
+    head = [p for n, p in trainer.parts.model.named_parameters() if n.startswith("head.")]
+    optimised = [p for g in trainer.parts.optimizer.param_groups for p in g["params"]]
     assert {id(p) for p in optimised} == {id(p) for p in head}
     trained, meta = load_weights(result.run_dir / "model.safetensors")
     for key, value in _backbone(source[2]).items():  # parameters AND BN running statistics
@@ -100,7 +103,7 @@ def test_freeze_backbone_trains_the_head_only(tmp_path, make_config, source, ema
     assert meta["init_weights"]["freeze"] == "backbone"
     assert result.results["init_weights"]["pretrained_classes"] == 5
     trainable = sum(p.numel() for p in head)
-    frozen = trainer.num_params - trainable
+    frozen = trainer.parts.num_params - trainable
     header = (result.run_dir / "train.log").read_text(encoding="utf-8")
     assert f"({trainable:,} trainable, {frozen:,} frozen)" in header and frozen > 0
 
@@ -113,16 +116,16 @@ def test_backbone_lr_scale_keeps_its_ratio_through_the_schedule(tmp_path, make_c
     )
     trainer = Trainer(config, out=tmp_path / "run", quiet=True, progress=False)
     trainer._build()
-    groups = trainer.optimizer.param_groups
+    groups = trainer.parts.optimizer.param_groups
     assert [(g["name"], g["weight_decay"] > 0) for g in groups] == [
         ("backbone", True),
         ("backbone", False),
         ("head", True),
         ("head", False),
     ]
-    assert sum(len(g["params"]) for g in groups) == len(list(trainer.model.parameters()))
-    for step in range(trainer.steps_per_epoch):
-        base = trainer.lr.apply(trainer.optimizer, step)
+    assert sum(len(g["params"]) for g in groups) == len(list(trainer.parts.model.parameters()))
+    for step in range(trainer.parts.steps_per_epoch):
+        base = trainer.parts.lr.apply(trainer.parts.optimizer, step)
         lrs = {g["name"]: g["lr"] for g in groups}
         assert lrs["head"] == base and lrs["backbone"] == pytest.approx(0.1 * base, rel=1e-12)
 

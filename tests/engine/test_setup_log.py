@@ -19,7 +19,7 @@ from resnetv2.engine.setup import log_run_start
 )
 def test_run_start_counts_are_singular_or_plural(caplog, epochs, steps, expected):
     model = torch.nn.Linear(2, 2)
-    trainer = types.SimpleNamespace(
+    parts = types.SimpleNamespace(
         config=types.SimpleNamespace(
             name="digits", train=types.SimpleNamespace(epochs=epochs, time=None)
         ),
@@ -30,10 +30,9 @@ def test_run_start_counts_are_singular_or_plural(caplog, epochs, steps, expected
         num_params=6,
         steps_per_epoch=steps,
         device="cpu",
-        run_dir="runs/x",
-        log=logging.getLogger("test-setup-log"),
     )
+    log = logging.getLogger("test-setup-log")
     with caplog.at_level(logging.INFO, logger="test-setup-log"):
-        log_run_start(trainer)
+        log_run_start(parts, run_dir="runs/x", log=log)
     (message,) = caplog.messages
     assert expected in message

@@ -9,7 +9,13 @@ from PIL import Image
 
 from resnetv2.analysis import count_flops
 from resnetv2.config import apply_overrides
-from resnetv2.engine import NonFiniteLossError, ResumeMismatchError, RunFolderError, train
+from resnetv2.engine import (
+    NonFiniteLossError,
+    ResumeMismatchError,
+    RunFolderError,
+    Trainer,
+    train,
+)
 from resnetv2.io import CheckpointManager, load_weights
 from resnetv2.nn import ResNetV2
 from resnetv2.spec import ResNetV2Spec
@@ -75,6 +81,22 @@ def test_resume_at_an_epoch_boundary_is_bit_exact(tmp_path, make_config):
         assert torch.equal(tensor, b.model_state[key]), key
     assert straight.results["val_acc"] == resumed.results["val_acc"]
     assert [r["val_loss"] for r in straight.history] == [r["val_loss"] for r in resumed.history]
+
+
+def test_a_trainer_holds_only_what_its_constructor_declares(tmp_path, make_config):
+    config = make_config(**{"train.ema": True})
+    run = tmp_path / "run"
+    for kwargs in ({"out": run, "stop_after_epochs": 1}, {"resume": run}):
+        trainer = Trainer(config, quiet=True, progress=False, **kwargs)
+        declared = set(vars(trainer))
+        with pytest.raises(RuntimeError, match="built when fit"):
+            trainer.parts  # noqa: B018 - the parts exist once fit() builds them
+        result = trainer.fit()
+        assert set(vars(trainer)) == declared, set(vars(trainer)) ^ declared
+        assert trainer.state.history == result.history
+        assert trainer.state.global_step == 23 * len(result.history)
+        assert trainer.parts.train_loader.epoch == len(result.history)
+    assert not result.paused and len(result.history) == 2
 
 
 def test_lookahead_with_fast_bn_momentum_resumes_bit_exact_between_pull_backs(

@@ -1,17 +1,22 @@
-"""Sets up a training run: everything :class:`~resnetv2.engine.trainer.Trainer` runs with.
+"""Sets up a training run: :func:`build_run` makes the :class:`RunParts` a
+:class:`~resnetv2.engine.trainer.Trainer` runs with.
 
-:func:`build_run` is ``Trainer._build``: the precision, the fine-tuning source and its data
-defaults, the data (with its identity recorded for resume checks), the memory preflight, the
-model (:mod:`resnetv2.engine.model_setup`), EMA, optimiser, loaders, learning-rate controller,
-the DDP / ``torch.compile`` wrapping, early stopping, the resume key and the checkpoint
-manager, all set as the trainer's attributes. :func:`log_run_start` logs the run it built.
+:func:`build_run` resolves the config (fine-tuning data defaults, the data plan, the data's
+identity for resume checks, the net chosen for a budget), runs the memory preflight, and
+builds the model (:mod:`resnetv2.engine.model_setup`), EMA, optimiser, loaders,
+learning-rate controller, budget planner, the DDP / ``torch.compile`` wrapping, early
+stopping, the resume key and the checkpoint manager. It reads only its arguments and returns
+them as one frozen :class:`RunParts`. :func:`log_run_start` logs the run it built.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,161 +34,270 @@ from resnetv2.engine.data import (
     record_data_identity,
 )
 from resnetv2.engine.data_plan import class_weight_tensor, plan_for_run
-from resnetv2.engine.ema import build_averager
+from resnetv2.engine.distributed import DistContext
+from resnetv2.engine.ema import ModelEMA, build_averager
 from resnetv2.engine.optim import build_optimizer
-from resnetv2.engine.precision import choose_precision
+from resnetv2.engine.precision import Precision, choose_precision
 from resnetv2.engine.resume import resume_key
-from resnetv2.engine.schedules import build_lr_controller
+from resnetv2.engine.schedules import LRController, build_lr_controller
 from resnetv2.memory.preflight import preflight_training
 
 if TYPE_CHECKING:
-    from resnetv2.engine.trainer import Trainer
+    from resnetv2.config import TrainConfig
+    from resnetv2.data.bundle import DataBundle
+    from resnetv2.io import CheckpointManager
+    from resnetv2.spec import ResNetV2Spec
 
 
-def build_run(trainer: Trainer) -> None:
-    """Set up ``trainer``'s data, model, optimiser, schedule and checkpoints from its config.
+@dataclass(frozen=True)
+class RunParts:
+    """Everything a training run runs with, built once by :func:`build_run`.
 
-    With fine-tuning (and not resuming), the config gains the pretrained weights' data
-    defaults first; ``trainer.config`` is replaced by the resolved config.
+    The fields are never rebound: a resume that must change one (a fresh EMA, the first
+    session's tuning) makes a new ``RunParts`` with :func:`dataclasses.replace`. The objects
+    themselves (model, optimiser, schedule, EMA, loaders, budget planner, early stopping)
+    keep their own mutable state, each with a ``state_dict``, and the checkpoint saves it.
     """
-    cfg = trainer.config
+
+    #: The config the run trains: the one given, with fine-tuning data defaults, the data
+    #: plan, the data's recorded identity and a budget's chosen net filled in.
+    config: TrainConfig
+    device: torch.device
+    ctx: DistContext
+    precision: Precision
+    data: DataBundle
+    spec: ResNetV2Spec
+    #: The model whose weights are trained and saved.
+    model: nn.Module
+    #: ``model`` as the training step calls it: wrapped in DDP and/or ``torch.compile``.
+    forward_model: nn.Module
+    num_params: int
+    #: Averaged weights (EMA or lookahead), evaluated and saved instead of ``model``'s.
+    ema: ModelEMA | None
+    optimizer: torch.optim.Optimizer
+    lr: LRController
+    train_loader: Any
+    val_loader: Any
+    steps_per_epoch: int
+    class_weights: torch.Tensor | None
+    #: Plans the steps of a ``--time`` budget; ``None`` without one.
+    budget: BudgetPlanner | None
+    early_stopping: EarlyStopping | None
+    checkpoints: CheckpointManager
+    #: The settings an exact resume depends on (:func:`resnetv2.engine.resume.resume_key`).
+    resume_key: dict[str, Any]
+    #: Inputs and weights in channels-last memory format.
+    channels_last: bool
+    #: The machine probe's choice (:mod:`.probe`), recorded in ``results.json``.
+    tuning: dict[str, Any] | None
+    #: The net chosen for the budget (:mod:`.net_choice`), recorded in ``results.json``.
+    net_choice: dict[str, Any] | None
+    #: Where fine-tuning weights came from, recorded in the weights and ``results.json``.
+    init_info: dict[str, Any] | None
+
+    @property
+    def amp(self) -> bool:
+        """bf16 autocast on."""
+        return self.precision.autocast
+
+
+def build_run(
+    config: TrainConfig,
+    *,
+    device: torch.device,
+    ctx: DistContext,
+    run_dir: Path,
+    log: logging.Logger,
+    resuming: bool = False,
+    resume_force: bool = False,
+    data: DataBundle | None = None,
+    progress: bool = False,
+    clock_started: float | None = None,
+) -> RunParts:
+    """The data, model, optimiser, schedule and checkpoints of ``config``'s run in
+    ``run_dir``.
+
+    ``data`` is a loaded bundle to train on instead of ``config.data``'s (its plan and
+    identity are then taken as given). ``clock_started`` is the :func:`.budget.now` time a
+    ``--time`` budget counts from (default: now). With fine-tuning (and not ``resuming``),
+    the config gains the pretrained weights' data defaults first; ``RunParts.config`` is the
+    resolved config.
+    """
+    if clock_started is None:
+        clock_started = budgets.now()
+    cfg = config
     t = cfg.train
-    trainer.precision = choose_precision(t.amp, trainer.device)
-    trainer.amp = trainer.precision.autocast
+    precision = choose_precision(t.amp, device)
+    amp = precision.autocast
     # channels_last measured faster on CPU too (docs/bench-training.md), so auto = on.
-    trainer.channels_last = t.channels_last != "off"
+    channels_last = t.channels_last != "off"
     torch.manual_seed(t.seed)
     finetuning = cfg.model.init_weights is not None
     pretrained = None
-    trainer.init_info = None
-    if finetuning and not trainer.resuming:
+    init_info = None
+    if finetuning and not resuming:
         pretrained, meta = model_setup.load_pretrained(cfg)
-        cfg = trainer.config = model_setup.preprocessing_defaults(cfg, meta)
-        trainer.init_info = model_setup.init_weights_record(cfg, meta)
-        trainer.log.info("init weights: %s", model_setup.describe_init(trainer.init_info))
+        cfg = model_setup.preprocessing_defaults(cfg, meta)
+        init_info = model_setup.init_weights_record(cfg, meta)
+        log.info("init weights: %s", model_setup.describe_init(init_info))
     elif finetuning:
-        cfg = trainer.config = model_setup.resumed_preprocessing(cfg, trainer.run_dir)
+        cfg = model_setup.resumed_preprocessing(cfg, run_dir)
     # The seed again: building the pretrained model may have drawn random numbers.
     torch.manual_seed(t.seed)
-    if trainer._data is None:  # engine/data_plan.py; the same plan again on a resume
-        cfg = trainer.config = plan_for_run(
-            cfg, device=trainer.device, log=trainer.log, world_size=trainer.ctx.world_size
-        )
-    if trainer._data is None:  # absolute paths + fingerprint in config.yaml; checked on resume
-        cfg = trainer.config = record_data_identity(
-            cfg, resuming=trainer.resuming, force=trainer.resume_force, log=trainer.log
-        )
-    data = trainer._data or load_training_data(cfg.data, seed=t.seed, progress=trainer.progress)
+    if data is None:  # engine/data_plan.py; the same plan again on a resume
+        cfg = plan_for_run(cfg, device=device, log=log, world_size=ctx.world_size)
+        # absolute paths + fingerprint in config.yaml; checked on resume
+        cfg = record_data_identity(cfg, resuming=resuming, force=resume_force, log=log)
+        data = load_training_data(cfg.data, seed=t.seed, progress=progress)
     if data.num_train == 0 or data.num_val == 0:
         raise DataError("data: the training and validation sets must both be non-empty")
-    trainer.data = data
-    trainer.log.info("data: %s", data.summary())
-    trainer.net_choice = None
+    log.info("data: %s", data.summary())
+    chosen_net = None
     if cfg.model.by_budget:
-        if trainer.ctx.enabled and t.time is not None:
-            trainer.log.info(
+        if ctx.enabled and t.time is not None:
+            log.info(
                 "net for the budget: not chosen in multi-process runs (each process would time "
                 "its own candidates); training the recipe's own net"
             )
-        if (
-            t.time is not None
-            and not finetuning
-            and not trainer.resuming
-            and not trainer.ctx.enabled
-        ):
-            left = (
-                float(t.time) - (budgets.now() - trainer.clock_started) - BudgetPlanner.FINISH_BASE
+        if t.time is not None and not finetuning and not resuming and not ctx.enabled:
+            left = float(t.time) - (budgets.now() - clock_started) - BudgetPlanner.FINISH_BASE
+            cfg, chosen_net = net_choice.choose_net(
+                cfg, data, amp=amp, channels_last=channels_last, seconds_left=left
             )
-            cfg, trainer.net_choice = net_choice.choose_net(
-                cfg, data, amp=trainer.amp, channels_last=trainer.channels_last, seconds_left=left
-            )
-            trainer.log.info("%s", net_choice.describe(trainer.net_choice, float(t.time)))
+            log.info("%s", net_choice.describe(chosen_net, float(t.time)))
             torch.manual_seed(t.seed)  # the candidates' timing built models: seed again
         else:  # no budget: the recipe's own depth and options, and config.yaml says so
             cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, by_budget=[]))
-        trainer.config = cfg
-    trainer.class_weights = class_weight_tensor(
-        cfg.train.class_weights, data.train_labels, data.num_classes, device=trainer.device
+    class_weights = class_weight_tensor(
+        cfg.train.class_weights, data.train_labels, data.num_classes, device=device
     )
     if not finetuning and t.memory_check:  # refuse what cannot fit, before allocating
-        preflight_training(cfg, data, trainer.device, trainer.ctx.world_size, amp=trainer.amp)
+        preflight_training(cfg, data, device, ctx.world_size, amp=amp)
     model, finetune_groups = model_setup.build_model(
         cfg,
         data,
-        device=trainer.device,
-        channels_last=trainer.channels_last,
-        sync_bn=t.sync_bn and trainer.ctx.enabled,
+        device=device,
+        channels_last=channels_last,
+        sync_bn=t.sync_bn and ctx.enabled,
         pretrained=pretrained,
-        run_dir=trainer.run_dir,
+        run_dir=run_dir,
     )
-    trainer.spec = model.spec
-    check_model_matches_data(trainer.spec, data, finetuning=finetuning)
+    spec = model.spec
+    check_model_matches_data(spec, data, finetuning=finetuning)
     # Before DDP and torch.compile wrap the model, so both see the checkpointed stages.
     model_setup.enable_checkpointing(model, t.checkpoint_activations)
     model_setup.set_bn_momentum(model, t.bn_momentum)
-    whitening = model_setup.whiten_stem(model, data, cfg, fit=not trainer.resuming)
+    whitening = model_setup.whiten_stem(model, data, cfg, fit=not resuming)
     if whitening is not None:
-        trainer.log.info("%s", model_setup.describe_whitening(cfg.model.whiten_stem, whitening))
-    trainer.model = model
-    trainer.num_params = sum(p.numel() for p in model.parameters())
-    trainer.ema = build_averager(model, t)  # EMA or lookahead weights
-    trainer.optimizer = build_optimizer(model, cfg.optim, finetune_groups=finetune_groups)
+        log.info("%s", model_setup.describe_whitening(cfg.model.whiten_stem, whitening))
+    num_params = sum(p.numel() for p in model.parameters())
+    ema = build_averager(model, t)  # EMA or lookahead weights
+    optimizer = build_optimizer(model, cfg.optim, finetune_groups=finetune_groups)
 
-    trainer.train_loader, trainer.val_loader = make_loaders(
-        data, cfg.data, seed=t.seed, device=trainer.device, ctx=trainer.ctx
-    )
-    trainer.steps_per_epoch = len(trainer.train_loader)
-    trainer.lr = build_lr_controller(cfg.schedule, cfg.optim.lr, t.epochs, trainer.steps_per_epoch)
-    trainer.budget = None
+    train_loader, val_loader = make_loaders(data, cfg.data, seed=t.seed, device=device, ctx=ctx)
+    steps_per_epoch = len(train_loader)
+    lr = build_lr_controller(cfg.schedule, cfg.optim.lr, t.epochs, steps_per_epoch)
+    budget = None
     if t.time is not None:
-        trainer.budget = BudgetPlanner(
+        budget = BudgetPlanner(
             float(t.time),
-            steps_per_epoch=trainer.steps_per_epoch,
-            max_steps=t.epochs * trainer.steps_per_epoch,
+            steps_per_epoch=steps_per_epoch,
+            max_steps=t.epochs * steps_per_epoch,
             batch_size=cfg.data.batch_size,
             num_val=data.num_val,
-            started=trainer.clock_started,
-            time_triggers=not trainer.ctx.enabled,
+            started=clock_started,
+            time_triggers=not ctx.enabled,
         )
-    trainer.tuning = _tune(trainer, model, cfg, data)
-    trainer.forward_model = _forward_model(trainer, model, compile=t.compile)
-    if trainer.ctx.enabled:
+    tuning = None
+    result = _probe(
+        model,
+        cfg,
+        data,
+        device=device,
+        ctx=ctx,
+        channels_last=channels_last,
+        amp=amp,
+        resuming=resuming,
+        steps_per_epoch=steps_per_epoch,
+    )
+    if result is not None:
+        log.info("%s", result.describe())
+        chosen = result.chosen
+        channels_last = apply_tuning(
+            model, ema, channels_last, chosen.channels_last, chosen.threads
+        )
+        tuning = result.to_dict()
+    forward_model = _forward_model(model, device=device, ctx=ctx, compile=t.compile)
+    if ctx.enabled:
         # Dropout / drop-path masks must differ between processes.
         from resnetv2.data.rng import derive_seed
 
-        torch.manual_seed(derive_seed(t.seed, "rank", trainer.ctx.rank))
-    trainer.early_stopping = (
+        torch.manual_seed(derive_seed(t.seed, "rank", ctx.rank))
+    early_stopping = (
         EarlyStopping(cfg.callbacks.early_stopping) if cfg.callbacks.early_stopping else None
     )
-    trainer.key = resume_key(cfg, trainer.spec, trainer.ctx.world_size)
-    trainer.global_step = 0
-    trainer.history = []
-    trainer.best = {"val_acc": -1.0, "epoch": None}
-    trainer.running = [0.0, 0.0, 0.0, 0.0]  # loss sum, correct, count, seconds (this epoch)
+    key = resume_key(cfg, spec, ctx.world_size)
     from resnetv2.io import CheckpointManager
 
-    trainer.checkpoints = CheckpointManager(
-        trainer.run_dir / "checkpoints", keep_last=cfg.callbacks.keep_checkpoints
+    checkpoints = CheckpointManager(
+        run_dir / "checkpoints", keep_last=cfg.callbacks.keep_checkpoints
+    )
+    return RunParts(
+        config=cfg,
+        device=device,
+        ctx=ctx,
+        precision=precision,
+        data=data,
+        spec=spec,
+        model=model,
+        forward_model=forward_model,
+        num_params=num_params,
+        ema=ema,
+        optimizer=optimizer,
+        lr=lr,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        steps_per_epoch=steps_per_epoch,
+        class_weights=class_weights,
+        budget=budget,
+        early_stopping=early_stopping,
+        checkpoints=checkpoints,
+        resume_key=key,
+        channels_last=channels_last,
+        tuning=tuning,
+        net_choice=chosen_net,
+        init_info=init_info,
     )
 
 
-def _tune(trainer: Trainer, model: nn.Module, cfg, data) -> dict | None:
-    """Run the machine probe where it applies and apply its choice (:mod:`.probe`)."""
+def _probe(
+    model: nn.Module,
+    cfg,
+    data,
+    *,
+    device: torch.device,
+    ctx: DistContext,
+    channels_last: bool,
+    amp: bool,
+    resuming: bool,
+    steps_per_epoch: int,
+) -> probe.ProbeResult | None:
+    """The machine probe's timings where it applies (:mod:`.probe`), else ``None``."""
     t = cfg.train
-    total = t.epochs * trainer.steps_per_epoch
+    total = t.epochs * steps_per_epoch
     why_not = probe.should_probe(
         t.tune,
-        device=trainer.device,
+        device=device,
         deterministic=t.deterministic,
-        resuming=trainer.resuming,
+        resuming=resuming,
         # Under a budget the lifted epoch cap says nothing of the run's length.
         total_steps=0 if t.time is not None else total,
         budget=t.time,
-        world_size=trainer.ctx.world_size,
+        world_size=ctx.world_size,
     )
     if why_not is not None:
         return None
-    current = probe.Setting(trainer.channels_last, torch.get_num_threads())
+    current = probe.Setting(channels_last, torch.get_num_threads())
     options = probe.candidates(
         current,
         tune_format=t.channels_last == "auto",
@@ -192,41 +306,42 @@ def _tune(trainer: Trainer, model: nn.Module, cfg, data) -> dict | None:
     )
     if len(options) < 2:
         return None
-    per_process = max(1, cfg.data.batch_size // trainer.ctx.world_size)
+    per_process = max(1, cfg.data.batch_size // ctx.world_size)
     height, width = data.image_size
-    result = probe.probe(
+    return probe.probe(
         model,
         current,
         options,
         batch_shape=(per_process, data.in_channels, height, width),
         num_classes=data.num_classes,
-        amp=trainer.amp,
+        amp=amp,
         limit=probe.probe_limit(t.time),
         # --tune on asks for the probe whatever the run's length: only the 10 s cap holds.
         expected_steps=None if t.time is not None or t.tune == "on" else total,
     )
-    trainer.log.info("%s", result.describe())
-    apply_tuning(trainer, model, result.chosen.channels_last, result.chosen.threads)
-    return result.to_dict()
 
 
-def apply_tuning(trainer: Trainer, model: nn.Module, channels_last: bool, threads: int) -> None:
-    """Use a probe's choice: the model's memory format and the intra-op thread count."""
-    if channels_last != trainer.channels_last:
+def apply_tuning(
+    model: nn.Module, ema: ModelEMA | None, current: bool, channels_last: bool, threads: int
+) -> bool:
+    """Use a probe's choice: the memory format of ``model`` and ``ema`` (now ``current``
+    channels-last) and the intra-op thread count. Returns the channels-last now in use."""
+    if channels_last != current:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         model.to(memory_format=fmt)
-        averager = getattr(trainer, "ema", None)
-        if averager is not None and hasattr(averager, "module"):
-            averager.module.to(memory_format=fmt)  # EMA / lookahead weights alike
-        trainer.channels_last = channels_last
+        if ema is not None:
+            ema.module.to(memory_format=fmt)  # EMA / lookahead weights alike
     torch.set_num_threads(threads)
+    return channels_last
 
 
-def _forward_model(trainer: Trainer, model: nn.Module, *, compile: bool) -> nn.Module:
+def _forward_model(
+    model: nn.Module, *, device: torch.device, ctx: DistContext, compile: bool
+) -> nn.Module:
     """``model`` as the training step calls it: wrapped in DDP and/or ``torch.compile``."""
     forward_model: nn.Module = model
-    if trainer.ctx.enabled:
-        ids = [trainer.device.index] if trainer.device.type == "cuda" else None
+    if ctx.enabled:
+        ids = [device.index] if device.type == "cuda" else None
         forward_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     if compile:
         forward_model = torch.compile(forward_model)
@@ -238,27 +353,26 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def log_run_start(trainer: Trainer) -> None:
+def log_run_start(parts: RunParts, *, run_dir: Path, log: logging.Logger) -> None:
     """Log what a fresh run trains: the net, its parameters, the data, epochs and device."""
-    cfg = trainer.config
-    spec, data, ctx = trainer.spec, trainer.data, trainer.ctx
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    trainer.log.info(
+    cfg, spec, data, ctx = parts.config, parts.spec, parts.data, parts.ctx
+    trainable = sum(p.numel() for p in parts.model.parameters() if p.requires_grad)
+    log.info(
         "training %s: %s, %s params (%s trainable, %s frozen), %d train / %d val images "
         "(%s), %s of %s on %s%s -> %s",
         cfg.name,
         f"depth-{spec.depth} {spec.block} net",
-        f"{trainer.num_params:,}",
+        f"{parts.num_params:,}",
         f"{trainable:,}",
-        f"{trainer.num_params - trainable:,}",
+        f"{parts.num_params - trainable:,}",
         data.num_train,
         data.num_val,
         data.source,
         _epochs_text(cfg.train),
-        _count(trainer.steps_per_epoch, "step"),
-        trainer.device,
+        _count(parts.steps_per_epoch, "step"),
+        parts.device,
         f" x{ctx.world_size} processes" if ctx.enabled else "",
-        trainer.run_dir,
+        run_dir,
     )
 
 
@@ -271,4 +385,4 @@ def _epochs_text(t) -> str:
     return f"a {format_duration(float(t.time))} budget (epochs planned from the speed{cap})"
 
 
-__all__ = ["build_run", "log_run_start"]
+__all__ = ["RunParts", "apply_tuning", "build_run", "log_run_start"]

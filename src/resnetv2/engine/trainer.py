@@ -48,8 +48,8 @@ from resnetv2.engine.runtime import (
     TrainingInterrupted,
     deterministic_mode,
 )
-from resnetv2.engine.setup import build_run, log_run_start
-from resnetv2.engine.trainer_state import TrainerStateMixin
+from resnetv2.engine.setup import RunParts, build_run, log_run_start
+from resnetv2.engine.trainer_state import LoopState, restore, save_checkpoint, weights_metadata
 from resnetv2.errors import ResNetV2Error
 
 
@@ -65,8 +65,15 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Trainer(TrainerStateMixin):
-    """One training run. Use :func:`train`; the class exists to keep the loop readable."""
+class Trainer:
+    """One training run. Use :func:`train`; the class exists to keep the loop readable.
+
+    What a trainer holds is declared in :meth:`__init__`: the session's settings and run
+    folder, :attr:`parts` (the :class:`~resnetv2.engine.setup.RunParts` that
+    :func:`~resnetv2.engine.setup.build_run` makes, once, when :meth:`fit` starts),
+    :attr:`state` (the :class:`~resnetv2.engine.trainer_state.LoopState` the loop counts in)
+    and this session's timer and TensorBoard writer.
+    """
 
     def __init__(
         self,
@@ -82,10 +89,13 @@ class Trainer(TrainerStateMixin):
         stop_after_epochs: int | None = None,
         started: float | None = None,
     ) -> None:
+        #: The config as given; :attr:`parts` holds the resolved one the run trains.
+        self.requested_config = config
+        #: A loaded data bundle to train on instead of the config's data source.
+        self.given_data = data
         self.started = time.perf_counter()
         #: Where a --time budget's clock starts (the CLI passes the process start).
         self.clock_started = budgets.now() if started is None else started
-        self.config = config
         self.stop_after_epochs = stop_after_epochs
         self.quiet = quiet
         self.progress = progress and not quiet
@@ -113,20 +123,47 @@ class Trainer(TrainerStateMixin):
         self.log = setup_logging(
             self.run_dir, quiet=quiet, main=self.ctx.is_main, defer_file=self.resuming
         )
-        self._data = data
+        self._parts: RunParts | None = None
+        self.state = LoopState()
+        # This session's: made when the loop starts.
+        self.timer: RunTimer | None = None
+        self.tensorboard: TensorBoardLogger | None = None
+        #: A first budget plan may set the schedule's length outright (see :meth:`_fit`).
+        self.budget_from_start = False
 
     # ------------------------------------------------------------------ set-up
-    def _build(self) -> None:
-        """Set up data, model, optimiser, schedule and checkpoints (:mod:`.setup`)."""
-        build_run(self)
+    @property
+    def parts(self) -> RunParts:
+        """What the run trains with (:func:`~resnetv2.engine.setup.build_run`)."""
+        if self._parts is None:
+            raise RuntimeError("the trainer's parts are built when fit() starts")
+        return self._parts
+
+    def _build(self) -> RunParts:
+        """Build the run's parts (:mod:`.setup`), once."""
+        if self._parts is None:
+            self._parts = build_run(
+                self.requested_config,
+                device=self.device,
+                ctx=self.ctx,
+                run_dir=self.run_dir,
+                log=self.log,
+                resuming=self.resuming,
+                resume_force=self.resume_force,
+                data=self.given_data,
+                progress=self.progress,
+                clock_started=self.clock_started,
+            )
+        return self._parts
 
     # ------------------------------------------------------------------ loop
     def _train_epoch(self, epoch: int, stop: StopSignals) -> bool:
         """Run the rest of ``epoch``; return False when a stop signal cut it short."""
-        t = self.config.train
-        model = self.forward_model
+        p, state = self.parts, self.state
+        t = p.config.train
+        model = p.forward_model
         model.train()
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = [w for w in p.model.parameters() if w.requires_grad]
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.float64, device=self.device)
         count = 0
@@ -135,39 +172,39 @@ class Trainer(TrainerStateMixin):
         bar = EpochProgress(
             epoch,
             self._epochs_label(),
-            self.steps_per_epoch,
-            self.train_loader.position,
+            p.steps_per_epoch,
+            p.train_loader.position,
             enabled=self.progress and self.ctx.is_main,
         )
-        lr = self.lr.lr_at(self.global_step)
+        lr = p.lr.lr_at(state.global_step)
         completed = True
         try:
-            for images, labels in self.train_loader:
+            for images, labels in p.train_loader:
                 images = ddp.local_slice(images, self.ctx)
                 labels = ddp.local_slice(labels, self.ctx)
-                if self.channels_last:
+                if p.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                lr = self.lr.apply(self.optimizer, self.global_step)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                lr = p.lr.apply(p.optimizer, state.global_step)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=p.amp):
                     logits = model(images)
                 loss = F.cross_entropy(
                     logits.float(),
                     labels,
-                    weight=self.class_weights,
+                    weight=p.class_weights,
                     label_smoothing=t.label_smoothing,
                 )
-                if self.global_step % check_every == 0 or self.ctx.enabled:
+                if state.global_step % check_every == 0 or self.ctx.enabled:
                     self._check_loss(loss, epoch, lr)
-                self.optimizer.zero_grad(set_to_none=True)
+                p.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if t.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
-                self.optimizer.step()
-                if self.ema is not None:
-                    self.ema.update(self.model)
-                self.global_step += 1
+                p.optimizer.step()
+                if p.ema is not None:
+                    p.ema.update(p.model)
+                state.global_step += 1
                 message = self.timer.step()
-                if message is not None and self.budget is None:
+                if message is not None and p.budget is None:
                     self.log.info(message)
                 n = labels.shape[0]
                 loss_sum += loss.detach().double() * n
@@ -176,7 +213,7 @@ class Trainer(TrainerStateMixin):
                 bar.update(loss_sum, correct, count, lr, started)
                 # The budget counts this step first: a stop request during the plan's last
                 # step still ends the epoch normally (validated, then the stop is handled).
-                done = self.budget is not None and self._budget_step()
+                done = p.budget is not None and self._budget_step()
                 if done:
                     break  # the budget's last step: this epoch ends here and is validated
                 if ddp.broadcast_flag(stop.signum is not None, self.ctx, self.device):
@@ -186,54 +223,55 @@ class Trainer(TrainerStateMixin):
             bar.close()
         self._check_loss(loss_sum / max(count, 1), epoch, lr)
         sums = ddp.all_reduce_sums([float(loss_sum), float(correct), count], self.ctx, self.device)
-        self.running[0] += sums[0]
-        self.running[1] += sums[1]
-        self.running[2] += sums[2]
-        self.running[3] += time.perf_counter() - started
+        state.add_to_epoch(sums[0], sums[1], sums[2], time.perf_counter() - started)
         return completed
 
     # ------------------------------------------------------------------ budget
     def _epochs_label(self) -> int:
         """The epoch count shown in progress lines: planned under a budget, else the config's."""
-        if self.budget is not None and self.budget.planned_steps is not None:
-            return max(1, math.ceil(self.budget.planned_epochs))
-        return self.config.train.epochs
+        p = self.parts
+        if p.budget is not None and p.budget.planned_steps is not None:
+            return max(1, math.ceil(p.budget.planned_epochs))
+        return p.config.train.epochs
 
     def _budget_done(self) -> bool:
-        planned = self.budget.planned_steps if self.budget is not None else None
-        return planned is not None and self.global_step >= planned
+        budget = self.parts.budget
+        planned = budget.planned_steps if budget is not None else None
+        return planned is not None and self.state.global_step >= planned
 
     def _budget_step(self) -> bool:
         """Count a step against the budget (the first plan comes after a warm-up); True when
         the plan's last step is done."""
-        before = self.budget.planned_steps
-        if self.budget.after_step(self.global_step):
+        p = self.parts
+        before = p.budget.planned_steps
+        if p.budget.after_step(self.state.global_step):
             self._agree_on_plan()
-            first = before is None and self._budget_from_start
-            self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=first)
-            planned = self.budget.planned_steps
+            first = before is None and self.budget_from_start
+            p.lr.schedule.replan(self.state.global_step, p.budget.planned_steps, first=first)
+            planned = p.budget.planned_steps
             if before is None or abs(planned - before) > 0.02 * max(before, 1):
-                self.log.info("%s", self.budget.describe())
+                self.log.info("%s", p.budget.describe())
             self.timer.epochs = self._epochs_label()
         return self._budget_done()
 
     def _agree_on_plan(self) -> None:
         """Every process adopts the shortest plan, so all stop at the same step."""
         if self.ctx.enabled:
-            planned = ddp.agree_min(self.budget.planned_steps, self.ctx, self.device)
-            self.budget.planned_steps = planned
+            budget = self.parts.budget
+            budget.planned_steps = ddp.agree_min(budget.planned_steps, self.ctx, self.device)
 
     def _budget_replan(self, epoch: int) -> None:
         """Re-plan at an epoch end from this epoch's measured times (rest of schedule only)."""
-        first = self.budget.planned_steps is None and self._budget_from_start
-        self.budget.end_epoch(self.global_step)
+        p = self.parts
+        first = p.budget.planned_steps is None and self.budget_from_start
+        p.budget.end_epoch(self.state.global_step)
         self._agree_on_plan()
-        self.lr.schedule.replan(self.global_step, self.budget.planned_steps, first=first)
+        p.lr.schedule.replan(self.state.global_step, p.budget.planned_steps, first=first)
         self.log.info(
             "%s after epoch %d: %s",
             "plan" if first else "re-plan",
             epoch + 1,
-            self.budget.describe(),
+            p.budget.describe(),
         )
         self.timer.epochs = self._epochs_label()
 
@@ -242,72 +280,65 @@ class Trainer(TrainerStateMixin):
         if self.ctx.enabled:
             bad = ddp.broadcast_flag(not math.isfinite(value), self.ctx, self.device)
             value = float("nan") if bad else value
-        check_finite_loss(value, epoch + 1, self.global_step, lr)
+        check_finite_loss(value, epoch + 1, self.state.global_step, lr)
 
     def _evaluate(self) -> dict[str, float]:
-        model = self.ema.module if self.ema is not None else self.model
+        p = self.parts
+        model = p.ema.module if p.ema is not None else p.model
         return validate(
             model,
-            self.val_loader,
-            self.spec.num_classes,
-            autocast=self.amp,
-            channels_last=self.channels_last,
-            tta=self.config.train.val_tta,
+            p.val_loader,
+            p.spec.num_classes,
+            autocast=p.amp,
+            channels_last=p.channels_last,
+            tta=p.config.train.val_tta,
         )
 
     def _end_epoch(self, epoch: int) -> bool:
         """Metrics, callbacks and checkpoint after a complete epoch; True means stop."""
-        loss_sum, correct, count, seconds = self.running
+        p, state = self.parts, self.state
+        loss_sum, correct, count, seconds = state.take_epoch_sums()
         row: dict[str, Any] = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / max(count, 1),
             "train_acc": correct / max(count, 1),
         }
-        if self.budget is not None:
-            self.budget.begin_validation()
+        if p.budget is not None:
+            p.budget.begin_validation()
         row.update(self._evaluate())
-        row["lr"] = self.lr.lr_at(max(self.global_step - 1, 0))
-        if self.budget is not None:
-            self.budget.end_validation()
+        row["lr"] = p.lr.lr_at(max(state.global_step - 1, 0))
+        if p.budget is not None:
+            p.budget.end_validation()
             if not self._budget_done():
                 self._budget_replan(epoch)
         row["seconds"] = seconds
         row["images_per_second"] = count / seconds if seconds > 0 else 0.0
         row["train_images"] = int(count)  # for results.json's train_pflop
         row["elapsed"] = self.timer.elapsed
-        self.running = [0.0, 0.0, 0.0, 0.0]
-        reduced = self.lr.end_epoch(row, self.global_step)
-        is_best = row["val_acc"] > self.best["val_acc"]
-        if is_best:
-            self.best = {
-                "val_acc": row["val_acc"],
-                "val_top5": row["val_top5"],
-                "val_loss": row["val_loss"],
-                "epoch": epoch + 1,
-            }
-        self.history.append(row)
+        reduced = p.lr.end_epoch(row, state.global_step)
+        is_best = state.end_epoch(row)
         stop = False
-        if self.early_stopping is not None and self.early_stopping.step(row):
+        if p.early_stopping is not None and p.early_stopping.step(row):
             stop = True
-        if self.budget is not None:
-            self.budget.begin_checkpoint()
-        self._save_checkpoint(is_best=is_best)
-        if self.budget is not None:
-            self.budget.end_checkpoint()
+        if p.budget is not None:
+            p.budget.begin_checkpoint()
+        save_checkpoint(p, state, is_best=is_best)
+        if p.budget is not None:
+            p.budget.end_checkpoint()
         if self.ctx.is_main:
-            CSVLogger(self.run_dir / "metrics.csv").write_all(self.history)
+            CSVLogger(self.run_dir / "metrics.csv").write_all(state.history)
             if self.tensorboard is not None:
                 self.tensorboard.log_epoch(row)
         eta = self.timer.end_epoch(epoch + 1)
-        if self.budget is not None:
-            eta = max(self.budget.left - self.budget.finish_seconds, 0.0)
+        if p.budget is not None:
+            eta = max(p.budget.left - p.budget.finish_seconds, 0.0)
         self.log.info(format_summary(row, self._epochs_label(), is_best, eta))
         if reduced:
             self.log.info(
-                "reduce-on-plateau: learning rate now %.3g", self.lr.lr_at(self.global_step)
+                "reduce-on-plateau: learning rate now %.3g", p.lr.lr_at(state.global_step)
             )
         if stop:
-            es = self.config.callbacks.early_stopping
+            es = p.config.callbacks.early_stopping
             self.log.info(
                 "early stopping: %s has not improved by more than %g for %d epochs",
                 es.monitor,
@@ -321,17 +352,18 @@ class Trainer(TrainerStateMixin):
         processes) and ``train_pflop`` (:func:`resnetv2.analysis.training_pflop`)."""
         from resnetv2.analysis import count_flops, training_pflop
 
+        p = self.parts
         # Rows of runs resumed from before this was recorded: one pass over the training set.
-        images = sum(int(r.get("train_images", self.data.num_train)) for r in self.history)
-        size = tuple(self.data.image_size)
+        images = sum(int(r.get("train_images", p.data.num_train)) for r in self.state.history)
+        size = tuple(p.data.image_size)
         return {
             "train_images": images,
-            "flops_per_image": count_flops(self.spec, size),
-            "train_pflop": training_pflop(self.spec, size, images),
+            "flops_per_image": count_flops(p.spec, size),
+            "train_pflop": training_pflop(p.spec, size, images),
         }
 
     def fit(self) -> TrainResult:
-        cfg = self.config
+        cfg = self.requested_config
         threads = torch.get_num_threads()
         if cfg.train.threads is not None:
             torch.set_num_threads(cfg.train.threads)
@@ -350,44 +382,47 @@ class Trainer(TrainerStateMixin):
                 torch.set_num_threads(threads)
 
     def _fit(self) -> TrainResult:
-        self._build()
-        cfg = self.config  # with fine-tuning, _build fills data defaults from the weights
-        self.tensorboard = None
+        p = self._build()
+        state = self.state
+        cfg = p.config  # with fine-tuning, build_run fills data defaults from the weights
         if self.resuming:
-            self._restore()  # a refused resume raises here, before the run is touched
+            # A refused resume raises here, before the run is touched.
+            p = self._parts = restore(
+                p, state, run_dir=self.run_dir, force=self.resume_force, log=self.log
+            )
             commit_log_file(self.log)
         if self.ctx.is_main:
             write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
-            write_json(self.run_dir / "spec.json", self.spec.to_dict())
+            write_json(self.run_dir / "spec.json", p.spec.to_dict())
             if cfg.callbacks.tensorboard:
                 self.tensorboard = TensorBoardLogger(self.run_dir, self.log)
-        if self.precision.warning:
-            self.log.warning("%s", self.precision.warning)
-        self.log.info("precision: %s", self.precision.describe())
+        if p.precision.warning:
+            self.log.warning("%s", p.precision.warning)
+        self.log.info("precision: %s", p.precision.describe())
         self.timer = RunTimer(
             epochs=cfg.train.epochs,
-            steps_per_epoch=self.steps_per_epoch,
-            start_epoch=self.train_loader.epoch,
-            start_position=self.train_loader.position,
+            steps_per_epoch=p.steps_per_epoch,
+            start_epoch=p.train_loader.epoch,
+            start_position=p.train_loader.position,
             batch_size=cfg.data.batch_size,
-            num_val=self.data.num_val,
-            elapsed_before=self.history[-1].get("elapsed", 0.0) if self.history else 0.0,
+            num_val=p.data.num_val,
+            elapsed_before=state.history[-1].get("elapsed", 0.0) if state.history else 0.0,
             session_started=self.started,
         )
         if not self.resuming:
-            log_run_start(self)
-        if self.budget is not None:
+            log_run_start(p, run_dir=self.run_dir, log=self.log)
+        if p.budget is not None:
             # A first plan may set the schedule's length outright only when the run started
             # from step 0 under this budget; a budget added on resume stretches what is left
             # of the schedule instead, from where the run is.
-            self._budget_from_start = self.global_step == 0 or self.budget.plans > 0
-            self.budget.begin_session(self.global_step)
+            self.budget_from_start = state.global_step == 0 or p.budget.plans > 0
+            p.budget.begin_session(state.global_step)
         stopped_early = False
         session_epochs = 0
         try:
             with StopSignals() as stop:
                 while (
-                    self.train_loader.epoch < cfg.train.epochs
+                    p.train_loader.epoch < cfg.train.epochs
                     and not stopped_early
                     and not self._budget_done()
                 ):
@@ -399,11 +434,11 @@ class Trainer(TrainerStateMixin):
                             session_epochs,
                             self.run_dir,
                         )
-                        return TrainResult(self.run_dir, self.history, {}, paused=True)
+                        return TrainResult(self.run_dir, state.history, {}, paused=True)
                     session_epochs += 1
-                    epoch = self.train_loader.epoch
+                    epoch = p.train_loader.epoch
                     if not self._train_epoch(epoch, stop):
-                        path = self._save_checkpoint(is_best=False)
+                        path = save_checkpoint(p, state, is_best=False)
                         raise TrainingInterrupted(stop.signum, path)
                     stopped_early = self._end_epoch(epoch)
                     if ddp.broadcast_flag(stop.signum is not None, self.ctx, self.device):
@@ -412,50 +447,51 @@ class Trainer(TrainerStateMixin):
             if self.tensorboard is not None:
                 self.tensorboard.close()
         results = self._finish(stopped_early)
-        return TrainResult(self.run_dir, self.history, results, stopped_early)
+        return TrainResult(self.run_dir, state.history, results, stopped_early)
 
     def _finish(self, stopped_early: bool) -> dict[str, Any]:
-        best_epoch = self.best["epoch"]
+        p, state = self.parts, self.state
+        best_epoch = state.best["epoch"]
         results = {
-            "val_acc": self.best["val_acc"],
-            "val_top5": self.best.get("val_top5"),
-            "val_loss": self.best.get("val_loss"),
+            "val_acc": state.best["val_acc"],
+            "val_top5": state.best.get("val_top5"),
+            "val_loss": state.best.get("val_loss"),
             "best_epoch": best_epoch,
-            "epochs": len(self.history),
-            "final_val_acc": self.history[-1]["val_acc"] if self.history else None,
-            "train_seconds": sum(r["seconds"] for r in self.history),
+            "epochs": len(state.history),
+            "final_val_acc": state.history[-1]["val_acc"] if state.history else None,
+            "train_seconds": sum(r["seconds"] for r in state.history),
             # Median over epochs, so a slow first (warm-up) epoch does not skew it.
-            "images_per_second": statistics.median(r["images_per_second"] for r in self.history)
-            if self.history
+            "images_per_second": statistics.median(r["images_per_second"] for r in state.history)
+            if state.history
             else None,
-            "params": self.num_params,
+            "params": p.num_params,
             "stopped_early": stopped_early,
-            "val_count": self.history[-1]["val_count"] if self.history else 0,
-            "ema": self.config.train.ema,
-            "lookahead": self.config.train.lookahead,
+            "val_count": state.history[-1]["val_count"] if state.history else 0,
+            "ema": p.config.train.ema,
+            "lookahead": p.config.train.lookahead,
             "world_size": self.ctx.world_size,
-            "recipe": self.config.name,
-            "precision": self.precision.name,
-            "precision_reason": self.precision.reason,
-            "val_tta": self.config.train.val_tta,
+            "recipe": p.config.name,
+            "precision": p.precision.name,
+            "precision_reason": p.precision.reason,
+            "val_tta": p.config.train.val_tta,
             "wall_seconds": self.timer.elapsed,
             **self._compute_record(),
         }
-        if self.budget is not None:
-            results["budget"] = self.budget.results()
-        if self.tuning is not None:
-            results["tuning"] = self.tuning
-        if self.net_choice is not None:
-            results["net_choice"] = self.net_choice
-        if self.init_info is not None:
-            results["init_weights"] = self.init_info
+        if p.budget is not None:
+            results["budget"] = p.budget.results()
+        if p.tuning is not None:
+            results["tuning"] = p.tuning
+        if p.net_choice is not None:
+            results["net_choice"] = p.net_choice
+        if p.init_info is not None:
+            results["init_weights"] = p.init_info
         if self.ctx.is_main:
-            best = self.checkpoints.load_best()
+            best = p.checkpoints.load_best()
             weights = best.model_state
             if best.train_state.get("ema") is not None:
                 weights = best.train_state["ema"]["module"]
-            meta = self._weights_metadata({"epoch": best_epoch, "metrics": results})
-            save_model_file(self.run_dir / "model.safetensors", self.spec, weights, meta)
+            meta = weights_metadata(p, {"epoch": best_epoch, "metrics": results})
+            save_model_file(self.run_dir / "model.safetensors", p.spec, weights, meta)
             write_json(self.run_dir / "results.json", results)
             plot_curves_safely(self.run_dir, self.log)
             self.log.info(
