@@ -132,3 +132,18 @@ def test_a_run_records_its_precision_and_prints_its_time_estimates(tmp_path, mak
     assert "ETA " in first_epoch
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
     assert 0 < float(rows[0]["elapsed"]) < float(rows[1]["elapsed"]) <= results["wall_seconds"]
+
+
+def test_the_epoch_bar_shows_an_unknown_count_until_a_budget_plans_one():
+    """Before a --time run's first plan the config's epochs are only a cap (1,000,000 by
+    default): the bar says ``?``, then the planned count."""
+    from resnetv2.engine.progress import EpochProgress
+
+    bar = EpochProgress(0, None, steps=10, start=0, enabled=True)
+    try:
+        assert bar.bar.desc.startswith("epoch 1/?")
+        bar.set_epochs(37)
+        assert bar.bar.desc.startswith("epoch 1/37")
+    finally:
+        bar.close()
+    assert EpochProgress(2, 5, steps=10, start=0, enabled=False).bar is None

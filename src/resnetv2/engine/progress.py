@@ -13,20 +13,35 @@ class EpochProgress:
     """A tqdm bar over one epoch's steps, refreshed at most every ``REFRESH_SECONDS`` so it
     costs nothing measurable; disabled under ``--quiet`` and on non-main processes."""
 
-    def __init__(self, epoch: int, epochs: int, steps: int, start: int, *, enabled: bool) -> None:
+    def __init__(
+        self, epoch: int, epochs: int | None, steps: int, start: int, *, enabled: bool
+    ) -> None:
+        """``epochs`` is ``None`` while a ``--time`` run has no plan yet (shown as ``?``)."""
         self.bar = None
         self._last = 0.0
+        self._epoch = epoch
+        self._epochs = epochs
         if enabled:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(
                 total=steps,
                 initial=start,
-                desc=f"epoch {epoch + 1}/{epochs}",
+                desc=self._desc(),
                 unit="step",
                 leave=False,
                 dynamic_ncols=True,
             )
+
+    def _desc(self) -> str:
+        return f"epoch {self._epoch + 1}/{'?' if self._epochs is None else self._epochs}"
+
+    def set_epochs(self, epochs: int | None) -> None:
+        """Show a new epoch count (a budget's plan or re-plan)."""
+        if epochs != self._epochs:
+            self._epochs = epochs
+            if self.bar is not None:
+                self.bar.set_description(self._desc(), refresh=False)
 
     def update(self, loss_sum, correct, count: int, lr: float, started: float) -> None:
         if self.bar is None:

@@ -171,7 +171,7 @@ class Trainer:
         check_every = 1 if self.device.type == "cpu" else 25
         bar = EpochProgress(
             epoch,
-            self._epochs_label(),
+            self._bar_epochs(),
             p.steps_per_epoch,
             p.train_loader.position,
             enabled=self.progress and self.ctx.is_main,
@@ -214,6 +214,8 @@ class Trainer:
                 # The budget counts this step first: a stop request during the plan's last
                 # step still ends the epoch normally (validated, then the stop is handled).
                 done = p.budget is not None and self._budget_step()
+                if p.budget is not None:
+                    bar.set_epochs(self._bar_epochs())
                 if done:
                     break  # the budget's last step: this epoch ends here and is validated
                 if ddp.broadcast_flag(stop.signum is not None, self.ctx, self.device):
@@ -233,6 +235,14 @@ class Trainer:
         if p.budget is not None and p.budget.planned_steps is not None:
             return max(1, math.ceil(p.budget.planned_epochs))
         return p.config.train.epochs
+
+    def _bar_epochs(self) -> int | None:
+        """The epoch count of the progress bar: unknown (``None``) before a budget's first
+        plan, where the config's epochs are only a cap."""
+        p = self.parts
+        if p.budget is not None and p.budget.planned_steps is None:
+            return None
+        return self._epochs_label()
 
     def _budget_done(self) -> bool:
         budget = self.parts.budget
