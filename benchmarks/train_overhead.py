@@ -80,6 +80,7 @@ def overhead(args, tmp: str) -> None:
     )
     trainer = Trainer(config, out=f"{tmp}/run", quiet=True, progress=False, data=bundle)
     trainer._build()
+    trainer._start_timer()
     # The bare loop gets the engine's memory format, so only the loop machinery differs.
     channels_last = trainer.parts.channels_last
     bare_model = create_model(args.depth, num_classes=10)

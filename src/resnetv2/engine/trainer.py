@@ -391,6 +391,20 @@ class Trainer:
                 self.lock.release()
                 torch.set_num_threads(threads)
 
+    def _start_timer(self) -> None:
+        """The session's time estimates, from where the loaders and history stand."""
+        p, state = self.parts, self.state
+        self.timer = RunTimer(
+            epochs=p.config.train.epochs,
+            steps_per_epoch=p.steps_per_epoch,
+            start_epoch=p.train_loader.epoch,
+            start_position=p.train_loader.position,
+            batch_size=p.config.data.batch_size,
+            num_val=p.data.num_val,
+            elapsed_before=state.history[-1].get("elapsed", 0.0) if state.history else 0.0,
+            session_started=self.started,
+        )
+
     def _fit(self) -> TrainResult:
         p = self._build()
         state = self.state
@@ -409,16 +423,7 @@ class Trainer:
         if p.precision.warning:
             self.log.warning("%s", p.precision.warning)
         self.log.info("precision: %s", p.precision.describe())
-        self.timer = RunTimer(
-            epochs=cfg.train.epochs,
-            steps_per_epoch=p.steps_per_epoch,
-            start_epoch=p.train_loader.epoch,
-            start_position=p.train_loader.position,
-            batch_size=cfg.data.batch_size,
-            num_val=p.data.num_val,
-            elapsed_before=state.history[-1].get("elapsed", 0.0) if state.history else 0.0,
-            session_started=self.started,
-        )
+        self._start_timer()
         if not self.resuming:
             log_run_start(p, run_dir=self.run_dir, log=self.log)
         if p.budget is not None:
