@@ -16,16 +16,15 @@ import argparse
 import os
 
 from _common import environment
+from arch_speed_cpu import CANDIDATES
 
 from resnetv2 import create_model
 from resnetv2.engine import probe
 from resnetv2.engine.precision import cpu_bf16_support
 from resnetv2.engine.probe import Setting
 
-NETS = {
-    "wide8-s2": (8, {"units": (1, 1, 1), "widths": (64, 128, 256), "strides": (2, 2, 2)}),
-    "r20": (20, {}),
-}
+#: The `cifar-cpu` net and ResNet-20, as named in arch_speed_cpu.py.
+NETS = {name: CANDIDATES[name] for name in ("wide8-s2", "r20")}
 
 
 def main() -> None:
@@ -37,8 +36,9 @@ def main() -> None:
     amp = amp and args.amp == "auto"
     print(environment())
     print(f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}; bf16 autocast {amp} ({why})")
-    for name, (depth, options) in NETS.items():
-        model = create_model(depth, num_classes=10, **options)
+    for name, options in NETS.items():
+        options = dict(options)
+        model = create_model(options.pop("depth"), num_classes=10, **options)
         current = Setting(True, 2)
         settings = probe.candidates(current, tune_format=True, tune_threads=True, cores=2)
         result = probe.probe(

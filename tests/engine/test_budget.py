@@ -290,3 +290,32 @@ def test_a_sudden_slow_down_is_replanned_within_seconds(clock):
         planner.after_step(step)
         waited += clock.step
     assert waited <= planner.replan_seconds + 3 * clock.step
+
+
+def _mid_epoch_plans(planner: BudgetPlanner, clock: FakeClock) -> list[int]:
+    """Plans made in one long epoch whose speed is steady on average but noisy: blocks of 50
+    steps alternately 15 % faster and slower than 0.1 s (a shared VM's few-second jitter)."""
+    planner.begin_session(0)
+    plans = []
+    for step in range(1, 3001):
+        clock.step = 0.1 * (1.15 if (step // 50) % 2 else 0.85)
+        if planner.after_step(step) and step > 500:
+            plans.append(planner.planned_steps)
+    return plans
+
+
+def test_noise_between_replans_does_not_swing_the_plan(clock, monkeypatch):
+    def planner():
+        return BudgetPlanner(
+            600.0, steps_per_epoch=5000, max_steps=10**6, batch_size=64, num_val=100,
+            started=clock(),
+        )  # fmt: skip
+
+    plans = _mid_epoch_plans(planner(), clock)
+    assert len(plans) >= 10
+    assert max(plans) / min(plans) < 1.03
+    # The same noise, planned from each window alone (no steady band), swings the plan.
+    monkeypatch.setattr(BudgetPlanner, "STEADY_BAND", 0.0)
+    clock.t = 1000.0
+    raw = _mid_epoch_plans(planner(), clock)
+    assert max(raw) / min(raw) > 1.1

@@ -20,6 +20,7 @@ from resnetv2.data.channels import check_channels, convert_channels
 from resnetv2.data.cifar import load_cifar
 from resnetv2.data.decode import DEFAULT_MAX_PIXELS, BadImageError, DecodeOptions, decode_image
 from resnetv2.data.digits import DIGITS_SPLIT_SEED, DIGITS_VAL_SPLIT, load_digits_arrays
+from resnetv2.data.fingerprint import BUILTIN_SOURCES
 from resnetv2.data.folders import FolderIndex, check_same_classes, scan_class_folders
 from resnetv2.data.resize import resize_uint8_batch
 from resnetv2.data.split import check_fraction, stratified_split
@@ -29,7 +30,8 @@ from resnetv2.errors import DataError
 if TYPE_CHECKING:
     from resnetv2.config import DataConfig
 
-BUILTIN_DATASETS = ("digits", "cifar10", "cifar100")
+# One tuple for both: the torch-free fingerprint module owns it so that it needs no torch.
+BUILTIN_DATASETS = BUILTIN_SOURCES
 """Source names that ``load_data`` knows without a folder."""
 
 STORAGE_MODES = ("auto", "cached", "streaming")

@@ -147,8 +147,8 @@ class BudgetPlanner:
     def after_step(self, global_step: int) -> bool:
         """Count a finished step; return True when this step made a plan: the first one
         (after the warm-up), or a re-plan inside a long epoch (every :meth:`replan_every`
-        steps, from the steps since the last plan, so a change of speed mid-epoch is
-        followed). The trigger is a step count, the same in every process."""
+        steps, from the recent steps, so a change of speed mid-epoch is followed; see
+        :meth:`_mid_epoch_step_seconds`). The trigger is a step count, the same in every process."""
         before = self._last
         seconds = self._tick() - before
         self._session_steps += 1
@@ -169,10 +169,30 @@ class BudgetPlanner:
         if self.time_triggers and self._since_time >= self.replan_seconds:
             due = True  # a sudden slow-down: do not wait for the step count
         if due and self._since_steps >= 3:
-            self.step_seconds = self._since_time / self._since_steps
+            self.step_seconds = self._mid_epoch_step_seconds()
             self.plan(global_step)
             return True
         return False
+
+    #: A mid-epoch window within this fraction of the epoch's mean step time is noise.
+    STEADY_BAND = 0.25
+
+    def _mid_epoch_step_seconds(self) -> float:
+        """The step time for a mid-epoch re-plan: the steps since the last plan when the
+        speed changed, else the steadier mean of this epoch's warm steps so far.
+
+        The windows between plans are a few seconds long, and on a shared VM they are noisy:
+        in one quiet 10-minute run (wide8-s2, 2-core AMD EPYC) 6-second windows measured
+        0.104-0.139 s/step and whole epochs 0.108-0.130, and planning from each window alone
+        swung the plan between 11.5 and 14.4 epochs (and the progress bar's epoch count with
+        it) within a minute. A real change of speed (a window outside :attr:`STEADY_BAND` of
+        the epoch's mean) is still followed at once."""
+        recent = self._since_time / self._since_steps
+        if self._warm_steps > self._since_steps:
+            mean = self._warm_time / self._warm_steps
+            if abs(recent / mean - 1.0) <= self.STEADY_BAND:
+                return mean
+        return recent
 
     @property
     def replan_seconds(self) -> float:
