@@ -190,7 +190,7 @@ class BudgetPlanner:
         recent = self._since_time / self._since_steps
         if self._warm_steps > self._since_steps:
             mean = self._warm_time / self._warm_steps
-            if abs(recent / mean - 1.0) <= self.STEADY_BAND:
+            if abs(recent - mean) <= self.STEADY_BAND * mean:  # (mean may be 0: a fake clock)
                 return mean
         return recent
 
